@@ -1,0 +1,377 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Validate checks c after ApplyDefaults and returns nil or an *Error with
+// every problem found, each with the file and line of the field when c came
+// from Parse. It checks that addresses are host:port with ports 1-65535
+// (unix:/abs/path for upstream servers only) and no listen address is
+// taken twice or by admin; that pools have servers, names matching
+// [a-z0-9_-]+ and a known balance; that default_upstream names a pool
+// (required with several pools); that static prefixes start with "/" and
+// roots and temp_path are existing directories; that trusted_proxies are
+// IP addresses or CIDR prefixes; the log level; server_name is a token
+// (RFC 9110 §5.6.2, as Via needs); and that sizes, counts and timeouts are
+// in range. It reads the file system (stat) but changes nothing.
+func (c *Config) Validate() error {
+	v := &problems{file: c.File, src: c.src}
+	c.validateListen(v)
+	c.validateLog(v)
+	c.validateLimits(v)
+	c.validateUpstreams(v)
+	c.validateStatic(v)
+	for i, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			v.add(index("trusted_proxies", i), "%q is not an IP address or CIDR prefix, e.g. 10.0.0.0/8", p)
+		}
+	}
+	if !isToken(c.ServerName) {
+		v.add("server_name", "%q is not a token (letters, digits and !#$%%&'*+-.^_`|~)", c.ServerName)
+	}
+	return v.err()
+}
+
+// boundAddr is a listen address as the kernel sees it, for finding clashes.
+type boundAddr struct {
+	host string // "" for every interface
+	port int
+	path string // the field that holds it
+}
+
+func (a boundAddr) clashes(b boundAddr) bool {
+	return a.port == b.port && (a.host == "" || b.host == "" || a.host == b.host)
+}
+
+func (c *Config) validateListen(v *problems) {
+	if len(c.Listen) == 0 {
+		v.add("listen", "at least one listener is required")
+	}
+	var bound []boundAddr
+	check := func(path, addr string) {
+		b, msg := parseListen(addr)
+		if msg != "" {
+			v.add(path, "%s", msg)
+			return
+		}
+		b.path = path
+		for _, o := range bound {
+			if o.clashes(b) {
+				v.add(path, "%q clashes with %s", addr, o.path)
+				return
+			}
+		}
+		bound = append(bound, b)
+	}
+	for i, l := range c.Listen {
+		check(index("listen", i)+".address", l.Address)
+	}
+	if c.Admin.Address != "" {
+		check("admin.address", c.Admin.Address)
+	}
+}
+
+// parseListen checks a listen address, host:port with an optional host.
+func parseListen(addr string) (boundAddr, string) {
+	if addr == "" {
+		return boundAddr{}, "address is required, e.g. " + defaultListen
+	}
+	if strings.HasPrefix(addr, "unix:") {
+		return boundAddr{}, fmt.Sprintf("%q: unix sockets are only for upstream servers", addr)
+	}
+	host, port, msg := splitHostPort(addr)
+	if msg != "" {
+		return boundAddr{}, msg
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = ""
+	}
+	return boundAddr{host: host, port: port}, ""
+}
+
+// splitHostPort checks host:port: the port 1-65535, the host empty, an IP
+// address or a host name. The host comes back lowercase, IPs canonical.
+func splitHostPort(addr string) (string, int, string) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Sprintf("%q is not host:port, e.g. %s", addr, defaultListen)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Sprintf("%q: port %q is not in 1-65535", addr, portStr)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.String(), port, ""
+	}
+	if host != "" && !isHostname(host) {
+		return "", 0, fmt.Sprintf("%q: %q is not an IP address or host name", addr, host)
+	}
+	return strings.ToLower(host), port, ""
+}
+
+// isHostname reports whether s is made of DNS labels: letters, digits,
+// hyphens and underscores, separated by dots.
+func isHostname(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *Config) validateLog(v *problems) {
+	switch c.Log.Access {
+	case "stdout", "stderr", "off":
+	case "":
+		v.add("log.access", `want "stdout", "stderr", "off" or a file path`)
+	default:
+		if msg := checkDir(filepath.Dir(c.Log.Access)); msg != "" {
+			v.add("log.access", "directory of %q: %s", c.Log.Access, msg)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+}
+
+func (c *Config) validateLimits(v *problems) {
+	l, p := &c.Limits, "limits."
+	for _, d := range []struct {
+		name string
+		d    Duration
+	}{
+		{"client_header_timeout", l.ClientHeaderTimeout},
+		{"client_body_timeout", l.ClientBodyTimeout},
+		{"send_timeout", l.SendTimeout},
+		{"keepalive_timeout", l.KeepaliveTimeout},
+		{"proxy_connect_timeout", l.ProxyConnectTimeout},
+		{"proxy_read_timeout", l.ProxyReadTimeout},
+		{"proxy_send_timeout", l.ProxySendTimeout},
+		{"shutdown_timeout", l.ShutdownTimeout},
+	} {
+		positiveDuration(v, p+d.name, d.d)
+	}
+	hb := l.LargeClientHeaderBuffers
+	if hb.Number < 1 {
+		v.add(p+"large_client_header_buffers", "want at least 1 buffer, got %d", hb.Number)
+	}
+	if hb.Size < kib {
+		v.add(p+"large_client_header_buffers", "buffer size must be at least 1k, got %s", hb.Size)
+	}
+	for _, s := range []struct {
+		name     string
+		s        Size
+		zeroOkay bool
+	}{
+		{"client_body_buffer_size", l.ClientBodyBufferSize, false},
+		{"client_body_min_rate", l.ClientBodyMinRate, true},
+		{"client_max_body_size", l.ClientMaxBodySize, true},
+		{"send_min_rate", l.SendMinRate, true},
+		{"proxy_buffer_size", l.ProxyBufferSize, false},
+		{"proxy_max_temp_file_size", l.ProxyMaxTempFileSize, true},
+	} {
+		switch {
+		case s.s < 0:
+			v.add(p+s.name, "must not be negative, got %d", s.s)
+		case s.s == 0 && !s.zeroOkay:
+			v.add(p+s.name, "must be greater than 0")
+		}
+	}
+	if l.KeepaliveRequests < 1 {
+		v.add(p+"keepalive_requests", "must be at least 1, got %d", l.KeepaliveRequests)
+	}
+	if l.MaxConnections < 0 {
+		v.add(p+"max_connections", "must not be negative, got %d", l.MaxConnections)
+	}
+	if l.MaxConnectionsPerIP < 0 {
+		v.add(p+"max_connections_per_ip", "must not be negative, got %d", l.MaxConnectionsPerIP)
+	}
+	if msg := checkDir(l.TempPath); msg != "" {
+		v.add(p+"temp_path", "%s", msg)
+	}
+}
+
+func positiveDuration(v *problems, path string, d Duration) {
+	if d <= 0 {
+		v.add(path, "must be greater than 0, e.g. 60s, got %s", d)
+	}
+}
+
+// checkDir returns "" if dir is an existing directory, else why not.
+func checkDir(dir string) string {
+	if dir == "" {
+		return "directory is required"
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%q does not exist", dir)
+	case err != nil:
+		return fmt.Sprintf("checking %q: %v", dir, errors.Unwrap(err))
+	case !fi.IsDir():
+		return fmt.Sprintf("%q is not a directory", dir)
+	}
+	return ""
+}
+
+func (c *Config) validateUpstreams(v *problems) {
+	names := make([]string, 0, len(c.Upstreams))
+	for name := range c.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		v.add("upstreams", "at least one pool is required")
+	}
+	for _, name := range names {
+		u, p := c.Upstreams[name], "upstreams."+name
+		if !isPoolName(name) {
+			v.add(p, "pool name %q must match [a-z0-9_-]+", name)
+		}
+		if u == nil || len(u.Servers) == 0 {
+			v.add(join(p, "servers"), "at least one server is required")
+		}
+		if u == nil {
+			continue
+		}
+		if u.Balance != "round_robin" && u.Balance != "least_conn" {
+			v.add(join(p, "balance"), "want round_robin or least_conn, got %q", u.Balance)
+		}
+		if u.Keepalive < -1 {
+			v.add(join(p, "keepalive"), "want -1 (off), 0 (default 32) or more, got %d", u.Keepalive)
+		}
+		positiveDuration(v, join(p, "keepalive_timeout"), u.KeepaliveTimeout)
+		positiveDuration(v, join(p, "queue_timeout"), u.QueueTimeout)
+		if u.MaxQueue < 0 {
+			v.add(join(p, "max_queue"), "must not be negative, got %d", u.MaxQueue)
+		}
+		if u.Tries < 0 {
+			v.add(join(p, "tries"), "must not be negative, got %d", u.Tries)
+		}
+		seen := map[string]string{}
+		for i, s := range u.Servers {
+			sp := index(join(p, "servers"), i)
+			if key, msg := parseUpstream(s.Address); msg != "" {
+				v.add(sp+".address", "%s", msg)
+			} else if first, dup := seen[key]; dup {
+				v.add(sp+".address", "%q is already %s (use weight instead)", s.Address, first)
+			} else {
+				seen[key] = sp
+			}
+			if s.Weight < 1 {
+				v.add(sp+".weight", "must be at least 1, got %d", s.Weight)
+			}
+			if s.MaxConns < 0 {
+				v.add(sp+".max_conns", "must not be negative, got %d", s.MaxConns)
+			}
+			if s.MaxFails < 0 {
+				v.add(sp+".max_fails", "must not be negative, got %d", s.MaxFails)
+			}
+			positiveDuration(v, sp+".fail_timeout", s.FailTimeout)
+		}
+	}
+	switch {
+	case c.DefaultUpstream == "" && len(names) > 1:
+		line := v.lineOf("default_upstream")
+		if line == 0 {
+			line = v.lineOf("upstreams") // absent: point at the pools
+		}
+		v.addLine(line, "default_upstream", fmt.Sprintf("required when there is more than one pool (%s)", strings.Join(names, ", ")))
+	case c.DefaultUpstream != "" && len(names) > 0:
+		if _, ok := c.Upstreams[c.DefaultUpstream]; !ok {
+			v.add("default_upstream", "no pool named %q (pools: %s)", c.DefaultUpstream, strings.Join(names, ", "))
+		}
+	}
+}
+
+// parseUpstream checks an upstream server address, host:port or
+// unix:/abs/path, and returns a key that is equal for equal addresses.
+func parseUpstream(addr string) (string, string) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if !filepath.IsAbs(path) {
+			return "", fmt.Sprintf("%q: unix socket path must be absolute, e.g. unix:/run/app.sock", addr)
+		}
+		return "unix:" + filepath.Clean(path), ""
+	}
+	if addr == "" {
+		return "", "address is required, e.g. " + defaultUpstream + " or unix:/run/app.sock"
+	}
+	host, port, msg := splitHostPort(addr)
+	if msg != "" {
+		return "", msg
+	}
+	if host == "" {
+		return "", fmt.Sprintf("%q: want a host before the port, e.g. %s", addr, defaultUpstream)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), ""
+}
+
+func isPoolName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isToken reports whether s is an RFC 9110 §5.6.2 token.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (c *Config) validateStatic(v *problems) {
+	seen := map[string]string{}
+	for i, s := range c.Static {
+		p := index("static", i)
+		switch {
+		case s.Prefix == "":
+			v.add(p+".prefix", `prefix is required, e.g. "/static/"`)
+		case !strings.HasPrefix(s.Prefix, "/"):
+			v.add(p+".prefix", "%q must start with \"/\"", s.Prefix)
+		default:
+			if first, dup := seen[s.Prefix]; dup {
+				v.add(p+".prefix", "%q is already %s", s.Prefix, first)
+			}
+			seen[s.Prefix] = p
+		}
+		if msg := checkDir(s.Root); msg != "" {
+			v.add(p+".root", "%s", msg)
+		}
+		if s.Index == "" || strings.ContainsRune(s.Index, '/') || s.Index == "." || s.Index == ".." {
+			v.add(p+".index", "%q is not a file name", s.Index)
+		}
+	}
+}

@@ -1,0 +1,317 @@
+package http1
+
+import (
+	"bufio"
+	"strings"
+
+	"github.com/wedgeproxy/wedge/server/internal/message"
+)
+
+// Request errors that have no exported sentinel; each is a 400.
+var (
+	errRequestLineTooLong = &Error{Status: 400, Reason: "request line too long"}
+	errRequestLine        = &Error{Status: 400, Reason: "malformed request line"}
+	errMethod             = &Error{Status: 400, Reason: "invalid method"}
+	errVersion            = &Error{Status: 400, Reason: "malformed http version"}
+	errTarget             = &Error{Status: 400, Reason: "invalid request-target"}
+	errAsterisk           = &Error{Status: 400, Reason: "asterisk-form target without OPTIONS"}
+	errObsFold            = &Error{Status: 400, Reason: "obsolete line folding"}
+	errFieldLine          = &Error{Status: 400, Reason: "malformed field line"}
+	errFieldName          = &Error{Status: 400, Reason: "invalid field name"}
+	errFieldValue         = &Error{Status: 400, Reason: "invalid field value"}
+	errDuplicateHost      = &Error{Status: 400, Reason: "repeated host"}
+	errHost               = &Error{Status: 400, Reason: "invalid host"}
+	errContentLength      = &Error{Status: 400, Reason: "invalid content-length"}
+	errDuplicateLength    = &Error{Status: 400, Reason: "repeated content-length"}
+	errLengthAndEncoding  = &Error{Status: 400, Reason: "transfer-encoding with content-length"}
+	errTransferEncoding   = &Error{Status: 400, Reason: "invalid transfer-encoding"}
+	errEncodingHTTP10     = &Error{Status: 400, Reason: "transfer-encoding in http/1.0"}
+)
+
+// ReadRequest reads one request head from br into req (RFC 9112 §2-§6) and
+// returns how its body is framed: NoBody, Length (req.ContentLength bytes,
+// possibly 0) or Chunked (req.ContentLength -1).
+//
+// It sets Method, Target (always origin-form "/path?query", or "*" for
+// OPTIONS), Host, Proto ("HTTP/1.1" or "HTTP/1.0"), Header and
+// ContentLength; Scheme is left to the caller. Header reuses req.Header's
+// capacity and never holds the Host field. An absolute-form target is
+// reduced to origin-form and its authority replaces Host (RFC 9112 §3.2.2).
+// All strings are substrings of one string made for the whole head.
+//
+// Errors:
+//   - io.EOF: the connection closed before the first byte of a request
+//     (empty lines aside): a clean keep-alive close.
+//   - io.ErrUnexpectedEOF: it closed in the middle of the head.
+//   - a read error (a net.Error timeout) before the first byte, as it is;
+//     after it, wrapped with ErrIncompleteHead.
+//   - *Error: the request is malformed or refused; answer Status and close.
+//     414 (ErrURITooLong), 431 (ErrHeadTooLarge), 501
+//     (ErrConnectNotSupported, ErrUnsupportedTransferCoding), 505
+//     (ErrVersionNotSupported), 400 for the rest.
+//
+// On error req's fields are unspecified.
+func ReadRequest(br *bufio.Reader, lim HeadLimits, req *message.Request) (Framing, error) {
+	s, err := readHeadString(br, lim, false)
+	if err != nil {
+		return NoBody, err
+	}
+	return parseRequest(s, req)
+}
+
+// parseRequest parses the head s that readHead read.
+func parseRequest(s string, req *message.Request) (Framing, error) {
+	// Request line (RFC 9112 §3): method SP request-target SP HTTP-version,
+	// single spaces only.
+	line, i := nextLine(s, 0)
+	sp1 := strings.IndexByte(line, ' ')
+	if sp1 < 0 {
+		return NoBody, errRequestLine
+	}
+	method := line[:sp1]
+	if !isToken(method) { // RFC 9112 §3.1, RFC 9110 §9.1
+		return NoBody, errMethod
+	}
+	rest := line[sp1+1:]
+	sp2 := strings.IndexByte(rest, ' ')
+	if sp2 <= 0 {
+		return NoBody, errRequestLine
+	}
+	target, version := rest[:sp2], rest[sp2+1:]
+	var proto string
+	switch version {
+	case "HTTP/1.1":
+		proto = "HTTP/1.1"
+	case "HTTP/1.0":
+		proto = "HTTP/1.0"
+	default:
+		// RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
+		if len(version) == 8 && version[:5] == "HTTP/" && isDigit(version[5]) && version[6] == '.' && isDigit(version[7]) {
+			return NoBody, ErrVersionNotSupported
+		}
+		return NoBody, errVersion
+	}
+	if method == "CONNECT" {
+		return NoBody, ErrConnectNotSupported
+	}
+
+	// Request target (RFC 9112 §3.2).
+	if !validTarget(target) {
+		return NoBody, errTarget
+	}
+	var absHost string
+	switch {
+	case target[0] == '/': // origin-form, §3.2.1
+	case target == "*": // asterisk-form, §3.2.4
+		if method != "OPTIONS" {
+			return NoBody, errAsterisk
+		}
+	default: // absolute-form, §3.2.2; authority-form is CONNECT's only
+		var ok bool
+		target, absHost, ok = splitAbsolute(target)
+		if !ok {
+			return NoBody, errTarget
+		}
+	}
+
+	// Field lines (RFC 9112 §5).
+	h := req.Header[:0]
+	oldLen := len(req.Header)
+	var (
+		host      string
+		hostCount int
+		length    int64
+		hasLength bool
+		te        teState
+	)
+	for {
+		line, i = nextLine(s, i)
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// §5.2: obs-fold; §2.2: whitespace before the first field.
+			return NoBody, errObsFold
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon < 0 {
+			return NoBody, errFieldLine
+		}
+		name := line[:colon]
+		// §5.1: no whitespace between name and colon; isToken refuses it.
+		if !isToken(name) {
+			return NoBody, errFieldName
+		}
+		value := trimOWS(line[colon+1:])
+		if !validValue(value) { // RFC 9110 §5.5: no CTL, bare CR, NUL
+			return NoBody, errFieldValue
+		}
+		switch len(name) {
+		case len("host"):
+			if strings.EqualFold(name, "host") {
+				// RFC 9112 §3.2: exactly one Host with a valid value.
+				if hostCount++; hostCount > 1 {
+					return NoBody, errDuplicateHost
+				}
+				if !validAuthority(value) {
+					return NoBody, errHost
+				}
+				host = value
+				continue // Host lives in req.Host, not in Header
+			}
+		case len("content-length"):
+			if strings.EqualFold(name, "content-length") {
+				// RFC 9112 §6.3 item 5: a repeated or invalid
+				// Content-Length is unrecoverable in a request.
+				if hasLength {
+					return NoBody, errDuplicateLength
+				}
+				n, ok := parseDigits(value)
+				if !ok {
+					return NoBody, errContentLength
+				}
+				length, hasLength = n, true
+			}
+		case len("transfer-encoding"):
+			if strings.EqualFold(name, "transfer-encoding") {
+				te.add(value)
+			}
+		}
+		h = append(h, message.Field{Name: name, Value: value})
+	}
+	if len(h) < oldLen {
+		clear(req.Header[len(h):oldLen]) // drop references to the old head
+	}
+
+	req.Method = method
+	req.Target = target
+	req.Proto = proto
+	req.Header = h
+	switch {
+	case absHost != "":
+		if hostCount == 0 && proto == "HTTP/1.1" {
+			return NoBody, ErrMissingHost
+		}
+		req.Host = absHost // §3.2.2: the target's authority wins
+	case hostCount == 0 && proto == "HTTP/1.1":
+		return NoBody, ErrMissingHost
+	default:
+		req.Host = host
+	}
+
+	// Framing (RFC 9112 §6.1, §6.3).
+	if te.present {
+		if proto == "HTTP/1.0" {
+			return NoBody, errEncodingHTTP10 // §6.1: faulty framing
+		}
+		if hasLength {
+			return NoBody, errLengthAndEncoding // §6.1, §6.3 item 3
+		}
+		if err := te.check(); err != nil {
+			return NoBody, err
+		}
+		req.ContentLength = -1
+		return Chunked, nil
+	}
+	if hasLength {
+		req.ContentLength = length
+		return Length, nil
+	}
+	req.ContentLength = 0
+	return NoBody, nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// splitAbsolute splits an absolute-form target "http://authority/path?q"
+// (RFC 9112 §3.2.2) into its origin-form "/path?q" and its authority. The
+// scheme must be http or https and the authority non-empty, valid and
+// without userinfo (RFC 9110 §4.2.1, §4.2.4).
+func splitAbsolute(t string) (origin, authority string, ok bool) {
+	var rest string
+	switch {
+	case len(t) > 7 && strings.EqualFold(t[:7], "http://"):
+		rest = t[7:]
+	case len(t) > 8 && strings.EqualFold(t[:8], "https://"):
+		rest = t[8:]
+	default:
+		return "", "", false
+	}
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, origin = rest[:end], rest[end:]
+	if authority == "" || !validAuthority(authority) {
+		return "", "", false
+	}
+	switch {
+	case origin == "":
+		origin = "/"
+	case origin[0] == '?':
+		origin = "/" + origin
+	}
+	return origin, authority, true
+}
+
+// teState accumulates the transfer codings of every Transfer-Encoding field
+// line, in order (RFC 9112 §6.1, RFC 9110 §5.3).
+type teState struct {
+	present     bool
+	invalid     bool // an element that is not a transfer-coding
+	chunked     int  // how many times chunked appears
+	other       bool // a coding other than chunked
+	lastChunked bool // the final coding is chunked
+}
+
+// add takes one field value: a list of transfer-codings, empty elements
+// ignored (RFC 9110 §5.6.1).
+func (t *teState) add(v string) {
+	t.present = true
+	for v != "" {
+		var elem string
+		if i := strings.IndexByte(v, ','); i >= 0 {
+			elem, v = v[:i], v[i+1:]
+		} else {
+			elem, v = v, ""
+		}
+		elem = trimOWS(elem)
+		if elem == "" {
+			continue
+		}
+		name, params := elem, ""
+		if i := strings.IndexByte(elem, ';'); i >= 0 {
+			name, params = trimOWS(elem[:i]), elem[i:]
+		}
+		switch {
+		case !isToken(name):
+			t.invalid = true
+			t.lastChunked = false
+		case strings.EqualFold(name, "chunked"):
+			if params != "" { // chunked takes no parameters (§7.1)
+				t.invalid = true
+			}
+			t.chunked++
+			t.lastChunked = true
+		default:
+			t.other = true
+			t.lastChunked = false
+		}
+	}
+}
+
+// check returns the request error for the codings, or nil when they are
+// exactly "chunked".
+func (t *teState) check() error {
+	switch {
+	case t.invalid, t.chunked > 1:
+		return errTransferEncoding
+	case !t.lastChunked:
+		// §6.3 item 4: a request whose final coding is not chunked: 400.
+		return errTransferEncoding
+	case t.other:
+		// §6.1: a coding the server does not understand: 501.
+		return ErrUnsupportedTransferCoding
+	}
+	return nil
+}

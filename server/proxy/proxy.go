@@ -1,0 +1,296 @@
+// Package proxy is Wedge's buffering pipeline: for each exchange a
+// listener hands it, it reads the whole request body (memory, then a temp
+// file) within client_body_timeout and client_max_body_size, forwards the
+// request to an upstream pool over HTTP/1.1, reads the whole response at the
+// upstream's speed, frees the upstream connection, and only then writes the
+// response to the client at the client's speed. Static mounts and
+// X-Accel-Redirect are served from disk without the upstream.
+//
+// It follows the shape of net/http/httputil.ReverseProxy (hop-by-hop
+// fields stripped per RFC 9110 §7.6.1, X-Forwarded-* set, 502 on upstream
+// errors) with nginx's buffering and limits.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wedgeproxy/wedge/server/config"
+	"github.com/wedgeproxy/wedge/server/internal/message"
+	"github.com/wedgeproxy/wedge/server/internal/spool"
+	"github.com/wedgeproxy/wedge/server/static"
+	"github.com/wedgeproxy/wedge/server/upstream"
+)
+
+// Options are what a Handler needs besides the configuration.
+type Options struct {
+	// Logger receives the error log. Nil discards it.
+	Logger *slog.Logger
+	// AccessLog receives one JSON line per exchange. Nil turns it off.
+	AccessLog *slog.Logger
+	// Metrics receives the request counters. Nil turns them off.
+	Metrics *Metrics
+}
+
+// Handler runs the pipeline for one configuration. A reload builds a new
+// Handler beside the old one; the old one is closed once its exchanges are
+// done.
+type Handler struct {
+	limits     config.Limits
+	pools      map[string]*upstream.Pool
+	defPool    *upstream.Pool
+	static     *static.Table
+	trusted    trustedSet
+	serverName string
+	log        *slog.Logger
+	access     *slog.Logger
+	metrics    *Metrics
+
+	inflight sync.WaitGroup
+	closed   atomic.Bool
+}
+
+// New builds a Handler from a validated configuration: it opens the static
+// mounts and creates the upstream pools (no connection is made yet).
+func New(cfg *config.Config, opt Options) (*Handler, error) {
+	h := &Handler{
+		limits:     cfg.Limits,
+		pools:      make(map[string]*upstream.Pool, len(cfg.Upstreams)),
+		serverName: cfg.ServerName,
+		log:        opt.Logger,
+		access:     opt.AccessLog,
+		metrics:    opt.Metrics,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.serverName == "" {
+		h.serverName = "wedge"
+	}
+	for _, s := range cfg.TrustedProxies {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("parsing trusted_proxies: %w", err)
+		}
+		h.trusted = append(h.trusted, p)
+	}
+	st, err := static.NewTable(cfg.Static)
+	if err != nil {
+		return nil, fmt.Errorf("opening static mounts: %w", err)
+	}
+	h.static = st
+	for name, u := range cfg.Upstreams {
+		p, err := upstream.NewPool(name, u, upstream.Options{ConnectTimeout: cfg.Limits.ProxyConnectTimeout.Std()})
+		if err != nil {
+			h.closePools()
+			return nil, fmt.Errorf("creating upstream %q: %w", name, err)
+		}
+		h.pools[name] = p
+	}
+	def := cfg.DefaultUpstream
+	if def == "" && len(cfg.Upstreams) == 1 {
+		for name := range cfg.Upstreams {
+			def = name
+		}
+	}
+	h.defPool = h.pools[def]
+	return h, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// Pools returns the upstream pools by name, for metrics.
+func (h *Handler) Pools() map[string]*upstream.Pool { return h.pools }
+
+// Close waits until the exchanges in flight are done or ctx ends, then
+// closes the upstream pools.
+func (h *Handler) Close(ctx context.Context) error {
+	h.closed.Store(true)
+	done := make(chan struct{})
+	go func() { h.inflight.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	h.closePools()
+	return err
+}
+
+func (h *Handler) closePools() {
+	for _, p := range h.pools {
+		p.Close()
+	}
+}
+
+// exchangeState is the per-exchange scratch space, pooled.
+type exchangeState struct {
+	h      *Handler
+	ex     *Exchange
+	body   spool.Spool // request body
+	rbody  spool.Spool // response body
+	resp   message.Response
+	secs   []message.Section
+	status int
+	// times for the access log
+	bodyDone, upstreamStart, upstreamDone, writeDone time.Time
+	upstreamAddr                                   string
+	upstreamStatus                                 int
+	errMsg                                         string
+	reqBytes                                       int64
+	streamOK                                       bool
+}
+
+var statePool = sync.Pool{New: func() any { return new(exchangeState) }}
+
+// Serve runs one exchange to its end: the response is written (or the
+// client is gone) when it returns.
+func (h *Handler) Serve(ex *Exchange) {
+	h.inflight.Add(1)
+	defer h.inflight.Done()
+	st := statePool.Get().(*exchangeState)
+	st.h, st.ex = h, ex
+	st.serve()
+	st.finish()
+	st.body.Close()
+	st.rbody.Close()
+	clear(st.secs)
+	secs := st.secs[:0]
+	*st = exchangeState{secs: secs}
+	statePool.Put(st)
+}
+
+func (st *exchangeState) serve() {
+	h, ex := st.h, st.ex
+	req := &ex.Req
+	if m, ok := h.static.Match(req.Path()); ok {
+		st.serveStatic(m, req)
+		return
+	}
+	if h.defPool == nil {
+		st.fail(502, "no upstream configured")
+		return
+	}
+	if isUpgrade(req) {
+		st.serveUpgrade(h.defPool)
+		return
+	}
+	if !st.readBody() {
+		return
+	}
+	st.forwardRequest()
+	st.roundTrip(h.defPool)
+}
+
+// readBody buffers the whole request body: memory up to
+// client_body_buffer_size, then a temp file; client_max_body_size -> 413.
+func (st *exchangeState) readBody() bool {
+	lim := &st.h.limits
+	ex := st.ex
+	max := int64(lim.ClientMaxBodySize)
+	if max > 0 && ex.Req.ContentLength > max {
+		ex.CloseAfter = true // the body is left unread
+		st.fail(413, "request body larger than client_max_body_size")
+		return false
+	}
+	st.body.Reset(spool.Options{MemLimit: int64(lim.ClientBodyBufferSize), MaxFile: -1, Dir: lim.TempPath})
+	if ex.Body != nil {
+		r := ex.Body
+		if max > 0 {
+			r = io.LimitReader(r, max+1)
+		}
+		n, err := st.body.ReadFrom(r)
+		st.reqBytes = n
+		if err != nil {
+			ex.CloseAfter = true
+			st.failClientRead(err)
+			return false
+		}
+		if max > 0 && n > max {
+			ex.CloseAfter = true
+			st.fail(413, "request body larger than client_max_body_size")
+			return false
+		}
+	}
+	st.bodyDone = time.Now()
+	return true
+}
+
+// failClientRead answers a request whose body could not be read.
+func (st *exchangeState) failClientRead(err error) {
+	var se statusError
+	switch {
+	case isTimeout(err):
+		st.fail(408, "reading request body: "+err.Error())
+	case errors.As(err, &se):
+		st.fail(se.HTTPStatus(), "reading request body: "+err.Error())
+	case errors.Is(err, spool.ErrTooLarge):
+		st.fail(413, "request body over the temp file limit")
+	default:
+		// the client went away: nobody to answer (nginx logs 499)
+		st.status = 499
+		st.errMsg = "reading request body: " + err.Error()
+	}
+}
+
+// statusError is an error that carries the status the client should get,
+// as *http1.Error does.
+type statusError interface {
+	error
+	HTTPStatus() int
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// forwardRequest turns the client's request into the upstream's, in place.
+func (st *exchangeState) forwardRequest() {
+	h, ex := st.h, st.ex
+	req := &ex.Req
+	removeHopByHop(&req.Header, false)
+	req.Header.Del("Expect") // answered by Wedge (RFC 9110 §10.1.1)
+	req.Header.Del("Content-Length")
+	if n := st.body.Len(); n > 0 || methodHasBody(req.Method) {
+		req.Header.Add("Content-Length", strconv.FormatInt(n, 10))
+	}
+	req.ContentLength = st.body.Len()
+	setForwarded(req, ex.Remote.Addr(), h.trusted.contains(ex.Remote.Addr()))
+	addVia(&req.Header, req.Proto, h.serverName)
+}
+
+func methodHasBody(m string) bool {
+	return m == "POST" || m == "PUT" || m == "PATCH"
+}
+
+// isIdempotent reports whether a request may be sent again (RFC 9110 §9.2.2).
+func isIdempotent(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+func isUpgrade(req *message.Request) bool {
+	return req.Header.Has("Upgrade") && req.Header.HasToken("Connection", "upgrade") && req.Proto == "HTTP/1.1"
+}

@@ -1,0 +1,253 @@
+// Package server assembles a running Wedge from a configuration: the
+// pipeline (server/proxy), the client listeners (server/listen), the admin
+// listener with Prometheus metrics, and the logs. It owns the lifecycle:
+// Start binds every address before anything is served, Reload swaps in a
+// new configuration without dropping a request, Shutdown drains.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wedgeproxy/wedge/server/config"
+	"github.com/wedgeproxy/wedge/server/listen"
+	"github.com/wedgeproxy/wedge/server/proxy"
+)
+
+// Server is one running Wedge. Create it with New, then Start it.
+type Server struct {
+	mu       sync.Mutex
+	cfg      *config.Config
+	log      *slog.Logger
+	access   *slog.Logger
+	accessW  io.Closer
+	reg      *prometheus.Registry
+	metrics  *proxy.Metrics
+	handler  *proxy.Handler
+	srv      *listen.Server
+	lns      []net.Listener
+	admin    *http.Server
+	adminLn  net.Listener
+	serveErr chan error
+}
+
+// Options are what a Server needs besides its configuration.
+type Options struct {
+	// Logger is the error log. Nil means JSON lines on stderr at the
+	// configured level.
+	Logger *slog.Logger
+}
+
+// New builds a Server from a validated configuration: logs, metrics, the
+// pipeline and its upstream pools. Nothing listens yet.
+func New(cfg *config.Config, opt Options) (*Server, error) {
+	s := &Server{cfg: cfg, log: opt.Logger, reg: prometheus.NewRegistry(), serveErr: make(chan error, 8)}
+	if s.log == nil {
+		s.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.Log.Level)}))
+	}
+	access, closer, err := openAccessLog(cfg.Log.Access)
+	if err != nil {
+		return nil, err
+	}
+	s.access, s.accessW = access, closer
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = proxy.NewMetrics(s.reg)
+	h, err := s.newHandler(cfg)
+	if err != nil {
+		s.closeLogs()
+		return nil, err
+	}
+	s.handler = h
+	s.srv = listen.New(h, cfg.Limits, listen.Options{Logger: s.log, Registerer: s.reg})
+	s.reg.MustRegister(&poolCollector{s: s})
+	return s, nil
+}
+
+func (s *Server) newHandler(cfg *config.Config) (*proxy.Handler, error) {
+	return proxy.New(cfg, proxy.Options{Logger: s.log, AccessLog: s.access, Metrics: s.metrics})
+}
+
+func logLevel(l string) slog.Level {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l)); err != nil {
+		return slog.LevelInfo
+	}
+	return lv
+}
+
+// Start binds every listen address and the admin address, then serves them
+// in the background. If any address cannot be bound, nothing is served and
+// the error names the address.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.cfg.Listen {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listening on %s: %w", l.Address, err)
+		}
+		s.lns = append(s.lns, ln)
+	}
+	if a := s.cfg.Admin.Address; a != "" {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listening on admin address %s: %w", a, err)
+		}
+		s.adminLn = ln
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.serveErr <- fmt.Errorf("serving admin: %w", err)
+			}
+		}()
+	}
+	for _, ln := range s.lns {
+		go func() {
+			if err := s.srv.Serve(ln); err != nil {
+				s.serveErr <- fmt.Errorf("serving %s: %w", ln.Addr(), err)
+			}
+		}()
+		s.log.Info("listening", "address", ln.Addr().String())
+	}
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	s.lns = nil
+	if s.adminLn != nil {
+		s.adminLn.Close()
+	}
+}
+
+// Addrs returns the bound client addresses, in configuration order (useful
+// when the configuration asked for port 0).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.lns))
+	for i, ln := range s.lns {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// AdminAddr returns the bound admin address, or nil.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
+// Errors delivers errors that stopped a listener after Start.
+func (s *Server) Errors() <-chan error { return s.serveErr }
+
+// Reload swaps in cfg: a new pipeline with new upstream pools serves every
+// request that starts from now on, while the old one finishes its requests
+// in flight and then closes its pools. A cfg whose pipeline cannot be built
+// is refused and the old one keeps serving. Listen and admin addresses are
+// bound at Start; a change to them needs a restart and is logged.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Equal(cfg.Listen, s.cfg.Listen) || cfg.Admin != s.cfg.Admin {
+		s.log.Warn("listen and admin addresses changed; they take effect at the next restart")
+	}
+	h, err := s.newHandler(cfg)
+	if err != nil {
+		return fmt.Errorf("reloading: %w", err)
+	}
+	old := s.srv.SetHandler(h, cfg.Limits)
+	s.handler, s.cfg = h, cfg
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout.Std())
+		defer cancel()
+		if err := old.Close(ctx); err != nil {
+			s.log.Warn("old configuration did not drain in time", "err", err)
+		}
+	}()
+	s.log.Info("configuration reloaded", "file", cfg.File)
+	return nil
+}
+
+// Shutdown stops accepting, lets requests in flight finish within ctx (or
+// shutdown_timeout when ctx has no deadline), then closes everything.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.Limits.ShutdownTimeout.Std())
+		defer cancel()
+	}
+	err := s.srv.Shutdown(ctx)
+	if s.admin != nil {
+		s.admin.Shutdown(ctx)
+	}
+	s.mu.Lock()
+	h := s.handler
+	s.mu.Unlock()
+	h.Close(ctx)
+	s.closeLogs()
+	return err
+}
+
+func (s *Server) closeLogs() {
+	if s.accessW != nil {
+		s.accessW.Close()
+	}
+}
+
+// poolCollector exports the upstream pools' state at scrape time.
+type poolCollector struct{ s *Server }
+
+var (
+	descActive = prometheus.NewDesc("wedge_upstream_active_requests", "Requests in flight to an upstream server.", []string{"upstream", "server"}, nil)
+	descIdle   = prometheus.NewDesc("wedge_upstream_idle_connections", "Idle keep-alive connections to an upstream server.", []string{"upstream", "server"}, nil)
+	descDown   = prometheus.NewDesc("wedge_upstream_down", "1 while passive health checks hold an upstream server out.", []string{"upstream", "server"}, nil)
+	descQueued = prometheus.NewDesc("wedge_upstream_queued_requests", "Requests waiting for a free upstream slot (max_conns).", []string{"upstream"}, nil)
+)
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descActive
+	ch <- descIdle
+	ch <- descDown
+	ch <- descQueued
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	c.s.mu.Lock()
+	h := c.s.handler
+	c.s.mu.Unlock()
+	for name, p := range h.Pools() {
+		for _, st := range p.Stats() {
+			ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(st.Active), name, st.Addr)
+			ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(st.Idle), name, st.Addr)
+			down := 0.0
+			if st.Down {
+				down = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descDown, prometheus.GaugeValue, down, name, st.Addr)
+		}
+		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(p.Queued()), name)
+	}
+}
