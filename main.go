@@ -77,7 +77,11 @@ func (o *options) load() (*config.Config, error) {
 	case len(o.listen) > 0 || len(o.to) > 0 || o.admin != "":
 		return config.QuickMode(o.listen, o.to, o.admin)
 	}
-	return config.Default(), nil
+	cfg := config.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

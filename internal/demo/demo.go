@@ -64,7 +64,7 @@ func Run(ctx context.Context, out io.Writer, opt Options) error {
 			ln.Close()
 		}
 	}
-	cfg, err := config.QuickMode([]string{listen}, []string{appLn.Addr().String()}, "")
+	cfg, err := config.QuickMode([]string{listen}, []string{appLn.Addr().String()}, "127.0.0.1:0")
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,10 @@
 // Package config defines Wedge's configuration: the YAML schema, its
 // defaults, quick-mode flags, loading with file:line errors, and validation.
 //
-// Load and Parse read a YAML file, QuickMode builds a configuration from the
-// command-line flags, Default is the embedded default; all three apply the
-// defaults and validate, so a bad configuration is refused, with every
-// problem at once as an *Error, before anything listens.
+// Load and Parse read a YAML file and QuickMode builds a configuration from
+// the command-line flags; all three apply the defaults and validate, so a
+// bad configuration is refused, with every problem at once as an *Error,
+// before anything listens. Default is the embedded default configuration.
 //
 // # Defaults: absent is not zero
 //
@@ -31,7 +31,8 @@
 // or "a # b" stays one string, and references inside comments are ignored.
 // An unset variable without a default is an error naming it and its line.
 // A plain (unquoted) scalar is typed after expansion, so
-// "max_conns: ${WORKERS}" is an integer.
+// "max_conns: ${WORKERS}" is an integer. Inside a flow collection ({...} or
+// [...]) quote a reference, since YAML reads its braces there.
 package config
 
 import (
@@ -112,7 +113,8 @@ type Limits struct {
 	// LargeClientHeaderBuffers bounds the head: no line may exceed Size
 	// bytes (a longer request-target gets 414, a longer field 431) and the
 	// whole head may not exceed Number*Size bytes (431). nginx
-	// large_client_header_buffers, written "4 8k". Default 4 x 8 KiB.
+	// large_client_header_buffers, written "4 8k"; Size at least 1k,
+	// Number*Size at most 1g. Default 4 x 8 KiB.
 	LargeClientHeaderBuffers HeaderBuffers `yaml:"large_client_header_buffers"`
 	// ClientBodyBufferSize is how many bytes of a request body are kept in
 	// memory before the body spills to a temp file. nginx
@@ -188,7 +190,7 @@ type Upstream struct {
 	// Balance is "round_robin" (default) or "least_conn".
 	Balance string `yaml:"balance"`
 	// Keepalive is how many idle connections per server are kept open for
-	// reuse. nginx keepalive. Default 32; 0 keeps the default, -1 turns
+	// reuse. nginx keepalive. Default 128; 0 keeps the default, -1 turns
 	// reuse off.
 	Keepalive int `yaml:"keepalive"`
 	// KeepaliveTimeout is how long an idle upstream connection is kept.

@@ -115,7 +115,7 @@ func (c *Config) ApplyDefaults() {
 			u.Balance = "round_robin"
 		}
 		if u.Keepalive == 0 {
-			u.Keepalive = 32
+			u.Keepalive = 128
 		}
 		c.durDefault(&u.KeepaliveTimeout, p+"keepalive_timeout", 60*time.Second)
 		c.durDefault(&u.QueueTimeout, p+"queue_timeout", 60*time.Second)

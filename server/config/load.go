@@ -181,10 +181,7 @@ type decoder struct {
 
 // value decodes n into v, the field at path.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
-	if d.budget--; d.budget < 0 {
-		if d.budget == -1 {
-			d.addLine(n.Line, path, fmt.Sprintf("document too large: more than %d nodes with aliases expanded", nodeBudget))
-		}
+	if !d.spend(n, path) {
 		return
 	}
 	if n.Kind == yaml.AliasNode {
@@ -253,6 +250,18 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		panic("config: no decoder for field kind " + v.Kind().String()) // a schema change without a decoder
 	}
+}
+
+// spend counts one more node visited, and reports false (once with a
+// problem) when the budget is spent.
+func (d *decoder) spend(n *yaml.Node, path string) bool {
+	if d.budget--; d.budget >= 0 {
+		return true
+	}
+	if d.budget == -1 {
+		d.addLine(n.Line, path, fmt.Sprintf("document too large: more than %d nodes with aliases expanded", nodeBudget))
+	}
+	return false
 }
 
 // structure decodes a mapping into a struct, refusing unknown and duplicate
@@ -366,7 +375,7 @@ func (d *decoder) entries(n *yaml.Node, path string, f func(k, v *yaml.Node, mer
 // merge calls f for the entries of a merge key's value: a mapping, or a
 // list of mappings of which the earlier win.
 func (d *decoder) merge(m *yaml.Node, path string, f func(k, v *yaml.Node, merged bool)) {
-	if d.budget--; d.budget < 0 {
+	if !d.spend(m, path) {
 		return
 	}
 	if m.Kind == yaml.AliasNode {

@@ -53,7 +53,7 @@ type boundAddr struct {
 }
 
 func (a boundAddr) clashes(b boundAddr) bool {
-	return a.port == b.port && (a.host == "" || b.host == "" || a.host == b.host)
+	return a.port != 0 && a.port == b.port && (a.host == "" || b.host == "" || a.host == b.host)
 }
 
 func (c *Config) validateListen(v *problems) {
@@ -92,7 +92,7 @@ func parseListen(addr string) (boundAddr, string) {
 	if strings.HasPrefix(addr, "unix:") {
 		return boundAddr{}, fmt.Sprintf("%q: unix sockets are only for upstream servers", addr)
 	}
-	host, port, msg := splitHostPort(addr)
+	host, port, msg := splitHostPort(addr, true)
 	if msg != "" {
 		return boundAddr{}, msg
 	}
@@ -102,15 +102,16 @@ func parseListen(addr string) (boundAddr, string) {
 	return boundAddr{host: host, port: port}, ""
 }
 
-// splitHostPort checks host:port: the port 1-65535, the host empty, an IP
+// splitHostPort checks host:port: the port 1-65535 (or 0, "any free port",
+// when anyPort is set: listen addresses only), the host empty, an IP
 // address or a host name. The host comes back lowercase, IPs canonical.
-func splitHostPort(addr string) (string, int, string) {
+func splitHostPort(addr string, anyPort bool) (string, int, string) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, fmt.Sprintf("%q is not host:port, e.g. %s", addr, defaultListen)
 	}
 	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 1 || port > 65535 {
+	if err != nil || port < 0 || port > 65535 || (port == 0 && !anyPort) {
 		return "", 0, fmt.Sprintf("%q: port %q is not in 1-65535", addr, portStr)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
@@ -182,6 +183,9 @@ func (c *Config) validateLimits(v *problems) {
 	}
 	if hb.Size < kib {
 		v.add(p+"large_client_header_buffers", "buffer size must be at least 1k, got %s", hb.Size)
+	}
+	if hb.Number > 0 && hb.Size > gib/Size(hb.Number) {
+		v.add(p+"large_client_header_buffers", "the whole head, NUMBER x SIZE, must be at most 1g, got %s", hb)
 	}
 	for _, s := range []struct {
 		name     string
@@ -263,7 +267,7 @@ func (c *Config) validateUpstreams(v *problems) {
 			v.add(join(p, "balance"), "want round_robin or least_conn, got %q", u.Balance)
 		}
 		if u.Keepalive < -1 {
-			v.add(join(p, "keepalive"), "want -1 (off), 0 (default 32) or more, got %d", u.Keepalive)
+			v.add(join(p, "keepalive"), "want -1 (off), 0 (default 128) or more, got %d", u.Keepalive)
 		}
 		positiveDuration(v, join(p, "keepalive_timeout"), u.KeepaliveTimeout)
 		positiveDuration(v, join(p, "queue_timeout"), u.QueueTimeout)
@@ -321,7 +325,7 @@ func parseUpstream(addr string) (string, string) {
 	if addr == "" {
 		return "", "address is required, e.g. " + defaultUpstream + " or unix:/run/app.sock"
 	}
-	host, port, msg := splitHostPort(addr)
+	host, port, msg := splitHostPort(addr, false)
 	if msg != "" {
 		return "", msg
 	}

@@ -38,7 +38,7 @@ func (st *exchangeState) roundTrip(pool *upstream.Pool) {
 	req := &st.ex.Req
 	st.upstreamStart = time.Now()
 	var lastErr error
-	for attempt := 0; attempt < 16; attempt++ {
+	for attempt := 0; attempt < max(pool.Tries(), 1)+1; attempt++ {
 		uc, err := pool.Acquire(ctx, tried)
 		if err != nil {
 			var de *upstream.DialError

@@ -57,6 +57,7 @@ func testTree(t testing.TB) (root, outside string) {
 		"root/sub/css/deep.css":    "deep{}",
 		"root/sub/css/deep.css.br": "DEEPBR",
 		"root/sub/css/linked.css":  "linked{}",
+		"root/sub/css/plain.css":   "plain{}",
 		"root/sp ace/f%20.txt":     "space",
 	}
 	for name, data := range files {

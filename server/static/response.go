@@ -38,10 +38,13 @@ type Response struct {
 }
 
 // Section is one piece of a response body: either the bytes of Data, or,
-// when File is not nil, Length bytes of File starting at byte Offset, which
-// the proxy should send with sendfile (or io.NewSectionReader). File is
-// owned by the [Response]; the proxy must not close it, nor move its file
-// offset in ways it relies on (use pread-style access).
+// when File is not nil, Length bytes of File starting at byte Offset.
+//
+// File is owned by the [Response]: the proxy must not close it. Several
+// sections may share one File. The proxy may read with ReadAt
+// (io.NewSectionReader) or move the file offset: f.Seek(Offset,
+// io.SeekStart) then conn.ReadFrom(io.LimitReader(f, Length)) takes the
+// net package's sendfile path on a *net.TCPConn or *net.UnixConn.
 type Section struct {
 	Data   []byte
 	File   *os.File

@@ -311,9 +311,18 @@ func serveFile(req *message.Request, head bool, d dirRef, base string, f *os.Fil
 	enc := -1
 	vary := false
 	tried := 0
+	var names [len(codings)]string
+	if isSidecar(base) {
+		tried = 1<<len(codings) - 1 // a sidecar has no sidecars
+	} else {
+		names = sidecarNames(base)
+	}
 	for _, j := range acceptedCodings(req.Header, &order) {
+		if tried&(1<<j) != 0 {
+			continue
+		}
 		tried |= 1 << j
-		sf, err := d.open(base + codings[j].suffix)
+		sf, err := d.open(names[j])
 		if err != nil {
 			continue
 		}
@@ -331,7 +340,7 @@ func serveFile(req *message.Request, head bool, d dirRef, base string, f *os.Fil
 			if tried&(1<<j) != 0 {
 				continue
 			}
-			if sfi, err := d.stat(base + codings[j].suffix); err == nil && sfi.Mode().IsRegular() {
+			if sfi, err := d.stat(names[j]); err == nil && sfi.Mode().IsRegular() {
 				vary = true
 				break
 			}
@@ -377,9 +386,9 @@ func serveFile(req *message.Request, head bool, d dirRef, base string, f *os.Fil
 
 	// RFC 9110 §13.2.2 step 5, §14.2: Range on GET, gated by If-Range.
 	if req.Method == "GET" {
-		if rv, ok := singleField(req.Header, "Range"); ok {
-			ir, hasIR := singleField(req.Header, "If-Range")
-			if !hasIR || ifRangeAllows(ir, etag, mod) {
+		if rv, n := fieldValue(req.Header, "Range"); n == 1 {
+			ir, nIR := fieldValue(req.Header, "If-Range")
+			if nIR == 0 || nIR == 1 && ifRangeAllows(ir, etag, mod) {
 				var rbuf [4]byteRange
 				if rs, ok := parseRange(rv, size, rbuf[:0]); ok {
 					switch {
@@ -419,6 +428,36 @@ func serveFile(req *message.Request, head bool, d dirRef, base string, f *os.Fil
 	return r
 }
 
+// sidecarNames returns base with each of the codings' suffixes, built with
+// one allocation.
+func sidecarNames(base string) (names [len(codings)]string) {
+	var buf [192]byte
+	b := buf[:0]
+	var ends [len(codings)]int
+	for j := range codings {
+		b = append(b, base...)
+		b = append(b, codings[j].suffix...)
+		ends[j] = len(b)
+	}
+	s := string(b)
+	start := 0
+	for j := range codings {
+		names[j] = s[start:ends[j]]
+		start = ends[j]
+	}
+	return names
+}
+
+// isSidecar reports whether name ends in one of the sidecar suffixes.
+func isSidecar(name string) bool {
+	for j := range codings {
+		if strings.HasSuffix(name, codings[j].suffix) {
+			return true
+		}
+	}
+	return false
+}
+
 // repMeta is what the selected representation adds to every response
 // about it: its Content-Encoding, and Vary when a sidecar exists.
 type repMeta struct {
@@ -435,19 +474,17 @@ func (m repMeta) add(r *Response) {
 	}
 }
 
-// singleField returns the value of the field name when it appears exactly
-// once. Range and If-Range are singletons; more than one is malformed and
-// ignored.
-func singleField(h message.Header, name string) (string, bool) {
-	var v string
-	n := 0
+// fieldValue returns the value of the last field called name and how many
+// there are. Range and If-Range are singletons: with more than one, Range
+// is ignored (RFC 9110 §5.3, §14.2).
+func fieldValue(h message.Header, name string) (v string, n int) {
 	for i := range h {
 		if strings.EqualFold(h[i].Name, name) {
 			v = h[i].Value
 			n++
 		}
 	}
-	return v, n == 1
+	return v, n
 }
 
 // singleRange answers 206 with one range (RFC 9110 §15.3.7.1).

@@ -289,6 +289,7 @@ func TestMount_ServeRange(t *testing.T) {
 		{name: "three numbers", target: "/s/big.bin", h: hdr("Range", "bytes=1-2-3"), status: 200},
 		{name: "negative", target: "/s/big.bin", h: hdr("Range", "bytes=-1-2"), status: 200},
 		{name: "two fields", target: "/s/big.bin", h: hdr("Range", "bytes=0-1", "Range", "bytes=2-3"), status: 200},
+		{name: "two if-range fields", target: "/s/big.bin", h: hdr("Range", "bytes=0-1", "If-Range", e, "If-Range", e), status: 200},
 		{name: "over 16 ranges", target: "/s/big.bin", h: hdr("Range", many(17, 10)), status: 200, body: str(whole)},
 		// §14.2: Range is defined for GET only.
 		{name: "head ignores range", method: "HEAD", target: "/s/big.bin", h: hdr("Range", "bytes=0-9"), status: 200,

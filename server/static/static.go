@@ -44,6 +44,8 @@ var (
 	ErrBadPrefix = errors.New("prefix must be a path starting with \"/\"")
 	// ErrBadIndex means a mount's Index is not a plain file name.
 	ErrBadIndex = errors.New("index must be a file name without \"/\"")
+	// ErrNoRoot means a mount's Root is empty.
+	ErrNoRoot = errors.New("root must be set")
 	// ErrDuplicatePrefix means two mounts of one table share a Prefix.
 	ErrDuplicatePrefix = errors.New("duplicate prefix")
 )
@@ -72,7 +74,7 @@ type Mount struct {
 // root must exist and be a directory. Index defaults to [DefaultIndex] and
 // must be a plain file name.
 //
-// Errors wrap [ErrBadPrefix], [ErrBadIndex] or the error from opening the
+// Errors wrap [ErrBadPrefix], [ErrBadIndex], [ErrNoRoot] or the error from opening the
 // root (for example [fs.ErrNotExist], or "not a directory").
 func New(cfg config.StaticMount) (*Mount, error) {
 	p := cfg.Prefix
@@ -91,6 +93,9 @@ func New(cfg config.StaticMount) (*Mount, error) {
 		return nil, fmt.Errorf("validating static mount %q: index %q: %w", cfg.Prefix, cfg.Index, ErrBadIndex)
 	}
 	dir := cfg.Root
+	if dir == "" {
+		return nil, fmt.Errorf("validating static mount %q: %w", cfg.Prefix, ErrNoRoot)
+	}
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
@@ -174,8 +179,13 @@ func NewTable(ms []config.StaticMount) (*Table, error) {
 // not be modified.
 func (t *Table) Mounts() []*Mount { return t.mounts }
 
-// Match returns the mount with the longest prefix that holds path, skipping
-// Internal mounts, which clients cannot reach (nginx `internal`).
+// Match returns the mount with the longest prefix that holds path, for a
+// client's own request. Internal mounts are not reachable this way (nginx
+// `internal`): when the longest matching prefix is an Internal mount, Match
+// reports no match at all rather than falling back to a shorter prefix,
+// whose root might hold the very files the Internal mount protects. The
+// request then goes wherever non-static requests go (nginx would answer
+// 404 there; the upstream, which decides on X-Accel-Redirect, may too).
 //
 // path is the request path as received (percent-encoded); a query after
 // "?" is ignored. It is decoded and cleaned before matching, as nginx
@@ -203,10 +213,10 @@ func (t *Table) match(p string, internal bool) (*Mount, bool) {
 		p = c
 	}
 	for _, m := range t.mounts {
-		if m.internal && !internal {
-			continue
-		}
 		if _, ok := m.rel(p); ok {
+			if m.internal && !internal {
+				return nil, false
+			}
 			return m, true
 		}
 	}

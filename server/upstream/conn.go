@@ -20,7 +20,9 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, rea
 //
 // Read the response through Reader, not Conn.Read: bytes it has buffered
 // would be lost. Set the deadlines the exchange needs (proxy_send_timeout,
-// proxy_read_timeout); Release clears them. Hand the Conn back with exactly
+// proxy_read_timeout) before using it: a reused Conn keeps those of its
+// previous exchange (clearing them on every release would cost a runtime
+// call per request). Hand the Conn back with exactly
 // one Release or Fail and do not touch it, its Reader or bytes returned by
 // its Reader afterwards: it may already be lent to another request.
 type Conn struct {
@@ -53,7 +55,7 @@ type Conn struct {
 func (c *Conn) Release(reusable bool) {
 	s := c.Server
 	p := s.pool
-	if reusable && (p.keepalive == 0 || c.Reader == nil || c.Reader.Buffered() != 0 || c.Conn.SetDeadline(time.Time{}) != nil) {
+	if reusable && (p.keepalive == 0 || c.Reader == nil || c.Reader.Buffered() != 0) {
 		reusable = false
 	}
 	p.mu.Lock()

@@ -2,7 +2,10 @@
 
 package upstream
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 // connCheck tells whether an idle connection is still usable before it is
 // lent again, with one non-blocking read(2) on its socket: EAGAIN means
@@ -44,6 +47,11 @@ func (c *Conn) alive() bool {
 	k := &c.check
 	if k.rc == nil {
 		return true
+	}
+	// Clear the deadlines the last exchange left, or the read would fail
+	// at once.
+	if c.Conn.SetDeadline(time.Time{}) != nil {
+		return false
 	}
 	if err := k.rc.Read(k.fn); err != nil {
 		return false

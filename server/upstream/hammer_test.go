@@ -105,7 +105,9 @@ func TestPool_Hammer(t *testing.T) {
 			}
 		}()
 	}
+	start := time.Now()
 	wg.Wait()
+	t.Logf("requests took %v", time.Since(start))
 	t.Logf("served %d, dial errors %d, no server %d, queue full %d, queue timeout %d, canceled %d",
 		counts[0].Load(), counts[1].Load(), counts[2].Load(), counts[3].Load(), counts[4].Load(), counts[5].Load())
 	if counts[0].Load() == 0 {
@@ -127,6 +129,7 @@ func TestPool_Hammer(t *testing.T) {
 		return p.open.Load() == 0 &&
 			ba.closed.Load() == ba.accepted.Load() && bb.closed.Load() == bb.accepted.Load()
 	})
+	t.Logf("all closed after %v", time.Since(start))
 	for _, st := range p.Stats() {
 		if st.Idle != 0 {
 			t.Errorf("server %s: %d idle after Close", st.Addr, st.Idle)

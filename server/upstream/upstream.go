@@ -72,6 +72,13 @@ const (
 	defaultFailTimeout      = 10 * time.Second
 )
 
+// checkAfter is how long a connection idles before Acquire checks that the
+// server has not closed it. A connection idle for less is trusted without
+// the system call: app servers close idle keep-alive connections after
+// seconds (gunicorn 2 s, uvicorn and Node 5 s), and a busy pool reuses its
+// connections within milliseconds.
+const checkAfter = 500 * time.Millisecond
+
 // Options are the settings of a Pool that do not come from config.Upstream.
 type Options struct {
 	// ConnectTimeout bounds dialing one server (nginx
@@ -292,8 +299,9 @@ func (p *Pool) Servers() []*Server { return p.servers }
 
 // Acquire picks a server that is not in tried, not down and under its
 // max_conns, and returns a connection to it: the most recently used idle
-// one (LIFO; stale ones, idle past keepalive_timeout or closed by the
-// server, are discarded) or a new one dialed within ConnectTimeout.
+// one (LIFO; stale ones are discarded: idle for keepalive_timeout, or, when
+// idle for 500 ms or more, found closed by the server) or a new one dialed
+// within ConnectTimeout.
 //
 // When every eligible server is at max_conns the call waits in a FIFO queue
 // until a slot frees, ctx is done (ctx.Err() is returned), or queue_timeout
@@ -328,6 +336,11 @@ func (p *Pool) Acquire(ctx context.Context, tried []*Server) (*Conn, error) {
 			return nil, err
 		}
 		p.mu.Lock()
+		if p.closed { // closed after the slot was handed over
+			s.active--
+			p.mu.Unlock()
+			return nil, ErrPoolClosed
+		}
 		now = p.now()
 	}
 	for {
@@ -339,7 +352,7 @@ func (p *Pool) Acquire(ctx context.Context, tried []*Server) (*Conn, error) {
 		if c == nil {
 			return p.dial(ctx, s)
 		}
-		if c.alive() {
+		if now.Sub(c.idleSince) < checkAfter || c.alive() {
 			c.Reused = true
 			return c, nil
 		}

@@ -214,13 +214,29 @@ func TestPool_Acquire_Stale(t *testing.T) {
 	})
 	t.Run("closed by server", func(t *testing.T) {
 		b := newBackend(t, "tcp")
-		p := mustPool(t, &config.Upstream{Servers: servers(b.addr)}, Options{})
+		clk := newFakeClock()
+		p := mustPool(t, &config.Upstream{Servers: servers(b.addr)}, Options{Now: clk.Now})
 		c, err := p.Acquire(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ping(t, c)
+		c.SetReadDeadline(time.Now().Add(-time.Second)) // left by the last exchange
 		c.Release(true)
+		// Idle for less than checkAfter: trusted as it is.
+		c, err = p.Acquire(t.Context(), nil)
+		if err != nil || !c.Reused {
+			t.Fatalf("Acquire: %v, reused %v; want reused", err, c != nil && c.Reused)
+		}
+		c.Release(true)
+		clk.Advance(checkAfter)
+		// Still open: checked and reused, despite the expired deadline.
+		c, err = p.Acquire(t.Context(), nil)
+		if err != nil || !c.Reused {
+			t.Fatalf("Acquire: %v, reused %v; want reused", err, c != nil && c.Reused)
+		}
+		c.Release(true)
+		clk.Advance(checkAfter)
 		b.hangUp()
 		if !hasLiveCheck {
 			t.Skip("no liveness check on this platform")

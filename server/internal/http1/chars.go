@@ -1,6 +1,9 @@
 package http1
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+)
 
 // Character classes, one bit each in charClass.
 const (
@@ -175,4 +178,79 @@ func parseDigits(s string) (n int64, ok bool) {
 		}
 	}
 	return n, true
+}
+
+// SWAR constants: a byte of ones and a byte of high bits in each lane.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// scanValue returns the index of the first byte of b at or after i that is
+// not field-vchar, SP or HTAB (RFC 9110 §5.5). b must hold such a byte (a
+// head always ends in LF). It checks eight bytes at a time while none is
+// a CTL or DEL.
+func scanValue(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		ctl := (x - lanes01*0x20) &^ x & lanes80 // a byte < 0x20
+		y := x ^ lanes01*0x7f
+		del := (y - lanes01) &^ y & lanes80 // a byte == 0x7f
+		if ctl|del != 0 {
+			break
+		}
+	}
+	for charClass[b[i]]&cValue != 0 {
+		i++
+	}
+	return i
+}
+
+// scanTarget returns the index of the first byte of b at or after i that
+// may not appear raw in a request-target (see charClass). b must hold such
+// a byte. It checks eight bytes at a time while all are in 0x21-0x7E and
+// none is "#".
+func scanTarget(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		low := (x - lanes01*0x21) &^ x & lanes80 // a byte <= 0x20
+		y := x ^ lanes01*0x7f
+		del := (y - lanes01) &^ y & lanes80 // a byte == 0x7f
+		z := x ^ lanes01*'#'
+		hash := (z - lanes01) &^ z & lanes80 // a byte == '#'
+		if low|del|hash|x&lanes80 != 0 {
+			break
+		}
+	}
+	for charClass[b[i]]&cTarget != 0 {
+		i++
+	}
+	return i
+}
+
+// scanToken returns the index of the first byte of b at or after i that
+// is not a tchar. b must hold such a byte.
+func scanToken(b []byte, i int) int {
+	for charClass[b[i]]&cToken != 0 {
+		i++
+	}
+	return i
+}
+
+// equalFoldASCII reports whether s equals lower, a lowercase ASCII
+// string of the same length, ignoring ASCII case.
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -223,8 +223,11 @@ func (r *ChunkedReader) readSizeLine() error {
 	for st != lsDone {
 		frag, err := r.br.ReadSlice('\n')
 		total += len(frag)
-		if total > maxChunkLine {
-			return errChunkLine
+		tooLong := total > maxChunkLine
+		if tooLong {
+			// Check the bytes within the limit first, so the error does
+			// not depend on how the line was buffered.
+			frag = frag[:len(frag)-(total-maxChunkLine)]
 		}
 		for _, c := range frag {
 			switch st {
@@ -342,6 +345,9 @@ func (r *ChunkedReader) readSizeLine() error {
 				st = lsDone
 			}
 		}
+		if tooLong {
+			return errChunkLine
+		}
 		if err != nil && err != bufio.ErrBufferFull {
 			return readErr(err)
 		}
@@ -395,8 +401,9 @@ func (r *ChunkedReader) readTrailerLine() error {
 	for st != tsField && st != tsEnd {
 		frag, err := r.br.ReadSlice('\n')
 		r.trailer += len(frag)
-		if r.trailer > r.maxTrailer {
-			return errTrailerTooLarge
+		tooLarge := r.trailer > r.maxTrailer
+		if tooLarge {
+			frag = frag[:len(frag)-(r.trailer-r.maxTrailer)]
 		}
 		for _, c := range frag {
 			switch st {
@@ -433,6 +440,9 @@ func (r *ChunkedReader) readTrailerLine() error {
 					st = tsEnd
 				}
 			}
+		}
+		if tooLarge {
+			return errTrailerTooLarge
 		}
 		if err != nil && err != bufio.ErrBufferFull {
 			return readErr(err)

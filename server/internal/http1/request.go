@@ -52,65 +52,74 @@ var (
 //
 // On error req's fields are unspecified.
 func ReadRequest(br *bufio.Reader, lim HeadLimits, req *message.Request) (Framing, error) {
-	s, err := readHeadString(br, lim, false)
-	if err != nil {
+	var h head
+	if err := h.read(br, lim, false); err != nil {
 		return NoBody, err
 	}
-	return parseRequest(s, req)
+	f, end, err := parseRequest(h.b, h.s, req)
+	h.release(br, end)
+	return f, err
 }
 
-// parseRequest parses the head s that readHead read.
-func parseRequest(s string, req *message.Request) (Framing, error) {
+// parseRequest parses the head that head.read read: b is its bytes, s the
+// same as a string. It returns the framing and the end of the head in b.
+func parseRequest(b []byte, s string, req *message.Request) (_ Framing, end int, _ error) {
 	// Request line (RFC 9112 §3): method SP request-target SP HTTP-version,
 	// single spaces only.
-	line, i := nextLine(s, 0)
-	sp1 := strings.IndexByte(line, ' ')
-	if sp1 < 0 {
-		return NoBody, errRequestLine
-	}
-	method := line[:sp1]
-	if !isToken(method) { // RFC 9112 §3.1, RFC 9110 §9.1
-		return NoBody, errMethod
-	}
-	rest := line[sp1+1:]
-	sp2 := strings.IndexByte(rest, ' ')
-	if sp2 <= 0 {
-		return NoBody, errRequestLine
-	}
-	target, version := rest[:sp2], rest[sp2+1:]
-	var proto string
-	switch version {
-	case "HTTP/1.1":
-		proto = "HTTP/1.1"
-	case "HTTP/1.0":
-		proto = "HTTP/1.0"
-	default:
-		// RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
-		if len(version) == 8 && version[:5] == "HTTP/" && isDigit(version[5]) && version[6] == '.' && isDigit(version[7]) {
-			return NoBody, ErrVersionNotSupported
+	i := scanToken(b, 0)
+	if i == 0 || b[i] != ' ' { // RFC 9112 §3.1, RFC 9110 §9.1
+		if i > 0 && (b[i] == '\r' || b[i] == '\n') {
+			return NoBody, 0, errRequestLine
 		}
-		return NoBody, errVersion
+		return NoBody, 0, errMethod
+	}
+	method := s[:i]
+	ts := i + 1
+	i = scanTarget(b, ts)
+	if i == ts {
+		return NoBody, 0, errRequestLine // empty target: a double SP
+	}
+	if b[i] != ' ' {
+		if b[i] == '\r' || b[i] == '\n' {
+			return NoBody, 0, errRequestLine // no version
+		}
+		return NoBody, 0, errTarget
+	}
+	target := s[ts:i]
+	vs := i + 1
+	var proto string
+	ve, next, ok := vs+8, 0, false
+	if ve < len(b) {
+		_, next, ok = lineEnd(b, ve)
+	}
+	switch {
+	case ok && s[vs:ve] == "HTTP/1.1":
+		proto = "HTTP/1.1"
+	case ok && s[vs:ve] == "HTTP/1.0":
+		proto = "HTTP/1.0"
+	case ok && s[vs:vs+5] == "HTTP/" && isDigit(b[vs+5]) && b[vs+6] == '.' && isDigit(b[vs+7]):
+		// RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT.
+		return NoBody, 0, ErrVersionNotSupported
+	default:
+		return NoBody, 0, errVersion
 	}
 	if method == "CONNECT" {
-		return NoBody, ErrConnectNotSupported
+		return NoBody, 0, ErrConnectNotSupported
 	}
 
 	// Request target (RFC 9112 §3.2).
-	if !validTarget(target) {
-		return NoBody, errTarget
-	}
 	var absHost string
 	switch {
 	case target[0] == '/': // origin-form, §3.2.1
 	case target == "*": // asterisk-form, §3.2.4
 		if method != "OPTIONS" {
-			return NoBody, errAsterisk
+			return NoBody, 0, errAsterisk
 		}
 	default: // absolute-form, §3.2.2; authority-form is CONNECT's only
 		var ok bool
 		target, absHost, ok = splitAbsolute(target)
 		if !ok {
-			return NoBody, errTarget
+			return NoBody, 0, errTarget
 		}
 	}
 
@@ -124,56 +133,69 @@ func parseRequest(s string, req *message.Request) (Framing, error) {
 		hasLength bool
 		te        teState
 	)
+	i = next
 	for {
-		line, i = nextLine(s, i)
-		if line == "" {
+		if _, next, ok := lineEnd(b, i); ok {
+			end = next // the empty line that ends the head
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			// §5.2: obs-fold; §2.2: whitespace before the first field.
-			return NoBody, errObsFold
+		ns := i
+		i = scanToken(b, i)
+		if i == ns || b[i] != ':' {
+			switch {
+			case i == ns && (b[i] == ' ' || b[i] == '\t'):
+				// §5.2: obs-fold; §2.2: whitespace before the first field.
+				return NoBody, 0, errObsFold
+			case b[i] == '\r' || b[i] == '\n':
+				return NoBody, 0, errFieldLine // no colon
+			}
+			// Includes §5.1: whitespace between name and colon.
+			return NoBody, 0, errFieldName
 		}
-		colon := strings.IndexByte(line, ':')
-		if colon < 0 {
-			return NoBody, errFieldLine
+		name := s[ns:i]
+		i++
+		for b[i] == ' ' || b[i] == '\t' {
+			i++
 		}
-		name := line[:colon]
-		// §5.1: no whitespace between name and colon; isToken refuses it.
-		if !isToken(name) {
-			return NoBody, errFieldName
+		vs := i
+		i = scanValue(b, i)
+		ve, next, ok := lineEnd(b, i)
+		if !ok { // RFC 9110 §5.5: a CTL, NUL or bare CR
+			return NoBody, 0, errFieldValue
 		}
-		value := trimOWS(line[colon+1:])
-		if !validValue(value) { // RFC 9110 §5.5: no CTL, bare CR, NUL
-			return NoBody, errFieldValue
+		for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
+			ve--
 		}
+		value := s[vs:ve]
+		i = next
 		switch len(name) {
 		case len("host"):
-			if strings.EqualFold(name, "host") {
+			if equalFoldASCII(name, "host") {
 				// RFC 9112 §3.2: exactly one Host with a valid value.
 				if hostCount++; hostCount > 1 {
-					return NoBody, errDuplicateHost
+					return NoBody, 0, errDuplicateHost
 				}
 				if !validAuthority(value) {
-					return NoBody, errHost
+					return NoBody, 0, errHost
 				}
 				host = value
 				continue // Host lives in req.Host, not in Header
 			}
 		case len("content-length"):
-			if strings.EqualFold(name, "content-length") {
+			if equalFoldASCII(name, "content-length") {
 				// RFC 9112 §6.3 item 5: a repeated or invalid
 				// Content-Length is unrecoverable in a request.
 				if hasLength {
-					return NoBody, errDuplicateLength
+					return NoBody, 0, errDuplicateLength
 				}
 				n, ok := parseDigits(value)
 				if !ok {
-					return NoBody, errContentLength
+					return NoBody, 0, errContentLength
 				}
 				length, hasLength = n, true
 			}
 		case len("transfer-encoding"):
-			if strings.EqualFold(name, "transfer-encoding") {
+			if equalFoldASCII(name, "transfer-encoding") {
 				te.add(value)
 			}
 		}
@@ -188,13 +210,10 @@ func parseRequest(s string, req *message.Request) (Framing, error) {
 	req.Proto = proto
 	req.Header = h
 	switch {
-	case absHost != "":
-		if hostCount == 0 && proto == "HTTP/1.1" {
-			return NoBody, ErrMissingHost
-		}
-		req.Host = absHost // §3.2.2: the target's authority wins
 	case hostCount == 0 && proto == "HTTP/1.1":
-		return NoBody, ErrMissingHost
+		return NoBody, 0, ErrMissingHost
+	case absHost != "":
+		req.Host = absHost // §3.2.2: the target's authority wins
 	default:
 		req.Host = host
 	}
@@ -202,23 +221,23 @@ func parseRequest(s string, req *message.Request) (Framing, error) {
 	// Framing (RFC 9112 §6.1, §6.3).
 	if te.present {
 		if proto == "HTTP/1.0" {
-			return NoBody, errEncodingHTTP10 // §6.1: faulty framing
+			return NoBody, 0, errEncodingHTTP10 // §6.1: faulty framing
 		}
 		if hasLength {
-			return NoBody, errLengthAndEncoding // §6.1, §6.3 item 3
+			return NoBody, 0, errLengthAndEncoding // §6.1, §6.3 item 3
 		}
 		if err := te.check(); err != nil {
-			return NoBody, err
+			return NoBody, 0, err
 		}
 		req.ContentLength = -1
-		return Chunked, nil
+		return Chunked, end, nil
 	}
 	if hasLength {
 		req.ContentLength = length
-		return Length, nil
+		return Length, end, nil
 	}
 	req.ContentLength = 0
-	return NoBody, nil
+	return NoBody, end, nil
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -33,47 +33,51 @@ import (
 // Errors are as for ReadRequest, except that every *Error has Status 502.
 // On error resp's fields are unspecified.
 func ReadResponse(br *bufio.Reader, lim HeadLimits, reqMethod string, resp *message.Response) (Framing, error) {
-	s, err := readHeadString(br, lim, true)
-	if err != nil {
+	var h head
+	if err := h.read(br, lim, true); err != nil {
 		return NoBody, err
 	}
-	return parseResponse(s, reqMethod, resp)
+	f, end, err := parseResponse(h.b, h.s, reqMethod, resp)
+	h.release(br, end)
+	return f, err
 }
 
 func badResponse(reason string) error { return &Error{Status: 502, Reason: reason} }
 
-// parseResponse parses the head s that readHead read.
-func parseResponse(s, reqMethod string, resp *message.Response) (Framing, error) {
+// parseResponse parses the head that head.read read: b is its bytes, s the
+// same as a string. It returns the framing and the end of the head in b.
+func parseResponse(b []byte, s, reqMethod string, resp *message.Response) (_ Framing, end int, _ error) {
 	// Status line (RFC 9112 §4): HTTP-version SP status-code SP [reason].
-	line, i := nextLine(s, 0)
-	if len(line) < 12 || line[:7] != "HTTP/1." || !isDigit(line[7]) || line[8] != ' ' {
-		return NoBody, badResponse("malformed status line")
+	if len(b) < 13 || s[:7] != "HTTP/1." || !isDigit(b[7]) || b[8] != ' ' ||
+		!isDigit(b[9]) || !isDigit(b[10]) || !isDigit(b[11]) {
+		return NoBody, 0, badResponse("malformed status line")
 	}
 	var proto string
-	switch line[:8] {
+	switch s[:8] {
 	case "HTTP/1.1":
 		proto = "HTTP/1.1"
 	case "HTTP/1.0":
 		proto = "HTTP/1.0"
 	default:
-		proto = line[:8] // a later 1.x minor version is 1.1-compatible (RFC 9110 §2.5)
+		proto = s[:8] // a later 1.x minor version is 1.1-compatible (RFC 9110 §2.5)
 	}
-	if !isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) {
-		return NoBody, badResponse("malformed status code")
-	}
-	status := int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+	status := int(b[9]-'0')*100 + int(b[10]-'0')*10 + int(b[11]-'0')
 	if status < 100 {
-		return NoBody, badResponse("status code out of range")
+		return NoBody, 0, badResponse("status code out of range")
 	}
 	var reason string
-	if len(line) > 12 {
-		if line[12] != ' ' {
-			return NoBody, badResponse("malformed status line")
+	_, i, ok := lineEnd(b, 12) // lenient: no SP and no reason
+	if !ok {
+		if b[12] != ' ' {
+			return NoBody, 0, badResponse("malformed status line")
 		}
-		reason = line[13:]
-		if !validValue(reason) {
-			return NoBody, badResponse("invalid reason phrase")
+		rs := 13
+		var re int
+		re, i, ok = lineEnd(b, scanValue(b, rs))
+		if !ok {
+			return NoBody, 0, badResponse("invalid reason phrase")
 		}
+		reason = s[rs:re]
 	}
 
 	// Field lines (RFC 9112 §5).
@@ -81,20 +85,28 @@ func parseResponse(s, reqMethod string, resp *message.Response) (Framing, error)
 	oldLen := len(resp.Header)
 	var special bool // a Content-Length or Transfer-Encoding field
 	for {
-		line, i = nextLine(s, i)
-		if line == "" {
+		if _, next, ok := lineEnd(b, i); ok {
+			end = next
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' {
+		if b[i] == ' ' || b[i] == '\t' {
 			// §5.2: a proxy may replace obs-fold with SP.
 			if len(h) == 0 {
-				return NoBody, badResponse("whitespace before first field")
+				return NoBody, 0, badResponse("whitespace before first field")
 			}
-			v := trimOWS(line)
-			if !validValue(v) {
-				return NoBody, badResponse("invalid field value")
+			for b[i] == ' ' || b[i] == '\t' {
+				i++
 			}
-			if v != "" {
+			vs := i
+			ve, next, ok := lineEnd(b, scanValue(b, i))
+			if !ok {
+				return NoBody, 0, badResponse("invalid field value")
+			}
+			for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
+				ve--
+			}
+			i = next
+			if v := s[vs:ve]; v != "" {
 				last := &h[len(h)-1]
 				if last.Value == "" {
 					last.Value = v
@@ -104,25 +116,32 @@ func parseResponse(s, reqMethod string, resp *message.Response) (Framing, error)
 			}
 			continue
 		}
-		colon := strings.IndexByte(line, ':')
-		if colon < 0 {
-			return NoBody, badResponse("malformed field line")
+		ns := i
+		i = scanToken(b, i)
+		name := s[ns:i]
+		for b[i] == ' ' || b[i] == '\t' {
+			i++ // §5.1: whitespace before the colon; a proxy removes it
 		}
-		name := line[:colon]
-		if n := len(name); n > 0 && (name[n-1] == ' ' || name[n-1] == '\t') {
-			name = trimOWS(name) // §5.1: a proxy removes it
+		if name == "" || b[i] != ':' {
+			return NoBody, 0, badResponse("invalid field name")
 		}
-		if !isToken(name) {
-			return NoBody, badResponse("invalid field name")
+		i++
+		for b[i] == ' ' || b[i] == '\t' {
+			i++
 		}
-		value := trimOWS(line[colon+1:])
-		if !validValue(value) {
-			return NoBody, badResponse("invalid field value")
+		vs := i
+		ve, next, ok := lineEnd(b, scanValue(b, i))
+		if !ok {
+			return NoBody, 0, badResponse("invalid field value")
 		}
+		for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
+			ve--
+		}
+		i = next
 		if len(name) == len("content-length") || len(name) == len("transfer-encoding") {
 			special = true
 		}
-		h = append(h, message.Field{Name: name, Value: value})
+		h = append(h, message.Field{Name: name, Value: s[vs:ve]})
 	}
 	if len(h) < oldLen {
 		clear(resp.Header[len(h):oldLen])
@@ -133,7 +152,7 @@ func parseResponse(s, reqMethod string, resp *message.Response) (Framing, error)
 
 	// Framing (RFC 9112 §6.1, §6.3).
 	var (
-		length    int64 = -1
+		length    int64
 		hasLength bool
 		te        teState
 	)
@@ -142,10 +161,10 @@ func parseResponse(s, reqMethod string, resp *message.Response) (Framing, error)
 		h, length, hasLength, err = responseLength(h)
 		if err != nil {
 			resp.Header = h
-			return NoBody, err
+			return NoBody, 0, err
 		}
 		for j := range h {
-			if len(h[j].Name) == len("transfer-encoding") && strings.EqualFold(h[j].Name, "transfer-encoding") {
+			if equalFoldASCII(h[j].Name, "transfer-encoding") {
 				te.add(h[j].Value)
 			}
 		}
@@ -154,38 +173,34 @@ func parseResponse(s, reqMethod string, resp *message.Response) (Framing, error)
 	if te.present {
 		switch {
 		case proto == "HTTP/1.0":
-			return NoBody, badResponse("transfer-encoding in http/1.0") // §6.1
+			return NoBody, 0, badResponse("transfer-encoding in http/1.0") // §6.1
 		case hasLength:
-			return NoBody, badResponse("transfer-encoding with content-length") // §6.3 item 3
+			return NoBody, 0, badResponse("transfer-encoding with content-length") // §6.3 item 3
 		case te.invalid || te.chunked > 1:
-			return NoBody, badResponse("invalid transfer-encoding")
+			return NoBody, 0, badResponse("invalid transfer-encoding")
 		case te.other:
 			// Wedge never sends TE, so a server must not use other codings
 			// (RFC 9112 §6.1); they cannot be passed on as they are.
-			return NoBody, badResponse("unsupported transfer coding")
+			return NoBody, 0, badResponse("unsupported transfer coding")
 		}
 	}
 	if !BodyAllowed(status, reqMethod) {
-		if hasLength {
-			resp.ContentLength = length
-		} else {
-			resp.ContentLength = 0
-		}
-		return NoBody, nil
+		resp.ContentLength = length // 0 when absent
+		return NoBody, end, nil
 	}
 	switch {
 	case te.present && te.lastChunked:
 		resp.ContentLength = -1
-		return Chunked, nil
+		return Chunked, end, nil
 	case te.present:
 		resp.ContentLength = -1 // §6.3 item 4: final coding not chunked
-		return UntilClose, nil
+		return UntilClose, end, nil
 	case hasLength:
 		resp.ContentLength = length
-		return Length, nil
+		return Length, end, nil
 	}
 	resp.ContentLength = -1
-	return UntilClose, nil
+	return UntilClose, end, nil
 }
 
 // responseLength finds the Content-Length of a response's fields (RFC 9110
@@ -199,7 +214,7 @@ func responseLength(h message.Header) (_ message.Header, n int64, ok bool, err e
 		dups   bool
 	)
 	for j := range h {
-		if len(h[j].Name) != len("content-length") || !strings.EqualFold(h[j].Name, "content-length") {
+		if !equalFoldASCII(h[j].Name, "content-length") {
 			continue
 		}
 		if first >= 0 {
@@ -230,7 +245,7 @@ func responseLength(h message.Header) (_ message.Header, n int64, ok bool, err e
 		h[first].Value = digits
 		out := h[:first+1]
 		for j := first + 1; j < len(h); j++ {
-			if len(h[j].Name) != len("content-length") || !strings.EqualFold(h[j].Name, "content-length") {
+			if !equalFoldASCII(h[j].Name, "content-length") {
 				out = append(out, h[j])
 			}
 		}

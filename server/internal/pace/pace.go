@@ -203,8 +203,8 @@ func (w *Writer) WriteSections(head []byte, secs []message.Section) (int64, erro
 type Reader struct {
 	SetDeadline func(time.Time) error
 	R           io.Reader
-	Idle    time.Duration
-	MinRate int64
+	Idle        time.Duration
+	MinRate     int64
 
 	start time.Time
 	read  int64

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -108,6 +109,13 @@ func (s *Spool) tail() []byte {
 // ReadFrom fills the spool from r until io.EOF, reading straight into its
 // chunks (no intermediate copy) while it stays in memory. It returns the
 // bytes read and the first error other than io.EOF.
+//
+// It never reads from r more than the spool can hold, so no byte is lost
+// when the limit is reached: once the spool is full (MemLimit bytes with
+// MaxFile 0, max(MemLimit, MaxFile) bytes otherwise) and r has not yet
+// reported io.EOF, it returns ErrTooLarge and the rest of the body is still
+// unread in r, for the caller to relay after the spool's sections (nginx
+// relays a response past proxy_max_temp_file_size the same way).
 func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for {
@@ -138,9 +146,14 @@ func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
 func (s *Spool) copyVia(r io.Reader) (int64, error) {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
-	buf := *bp
 	var total int64
 	for {
+		buf := *bp
+		if room := s.room(); room <= 0 {
+			return total, ErrTooLarge
+		} else if room < int64(len(buf)) {
+			buf = buf[:room] // read no byte that Write would refuse (and lose)
+		}
 		n, err := r.Read(buf)
 		if n > 0 {
 			if _, werr := s.Write(buf[:n]); werr != nil {
@@ -155,6 +168,20 @@ func (s *Spool) copyVia(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// room returns how many more bytes Write accepts.
+func (s *Spool) room() int64 {
+	limit := s.opt.MaxFile
+	switch {
+	case limit < 0:
+		return math.MaxInt64
+	case limit == 0:
+		limit = s.opt.MemLimit
+	case s.file == nil:
+		limit = max(limit, s.opt.MemLimit)
+	}
+	return limit - s.n
 }
 
 // trimEmptyTail gives back a chunk taken for a read that returned nothing.
