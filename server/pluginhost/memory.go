@@ -100,8 +100,8 @@ func (v *vm) copyOut(data []byte, retPtr, retSize uint32) bool {
 	if len(data) == 0 {
 		return v.returnPtrSize(retPtr, retSize, 0, 0)
 	}
-	if uint64(len(data)) > uint64(v.mem.Size()) && uint64(len(data)) > v.lim.limit {
-		return false
+	if uint64(len(data)) > v.lim.limit {
+		return false // cannot fit; also keeps the length within uint32
 	}
 	ptr, dst, ok := v.allocView(uint32(len(data)))
 	if !ok {

@@ -241,5 +241,3 @@ func (m *metricSet) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.descVMs, prometheus.GaugeValue, float64(n), p)
 	}
 }
-
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -134,7 +135,7 @@ func (s *Stream) OnRequestHeaders(ctx context.Context, req *message.Request) Out
 // outcome is as for OnRequestHeaders.
 func (s *Stream) OnRequestBody(ctx context.Context, req *message.Request, body Body) Outcome {
 	s.req = req
-	s.reqBody = body
+	s.reqBody = orEmpty(body)
 	out := s.run(ctx, abi.CbRequestBody)
 	s.reqBody = nil
 	return out
@@ -157,7 +158,7 @@ func (s *Stream) OnResponseHeaders(ctx context.Context, resp *message.Response) 
 // does.
 func (s *Stream) OnResponseBody(ctx context.Context, resp *message.Response, body Body) Outcome {
 	s.resp = resp
-	s.respBody = body
+	s.respBody = orEmpty(body)
 	out := s.run(ctx, abi.CbResponseBody)
 	s.respBody = nil
 	return out
@@ -240,24 +241,15 @@ func (s *Stream) step(ctx context.Context, i int, cb abi.Callback) (stop bool, o
 	if sp.failed || !p.has[cb] {
 		return false, Outcome{}
 	}
-	v := sp.vm
-	if v == nil {
-		var err error
-		if v, err = p.pin(); err != nil {
-			return s.fail(sp, err)
-		}
-		sp.vm = v
-	}
-	v.mu.Lock()
-	if v.dead {
-		v.mu.Unlock()
-		return s.fail(sp, ErrVMLost)
+	v, err := s.lock(sp, p)
+	if err != nil {
+		return s.fail(sp, err)
 	}
 	t := p.spec.CallbackTimeout
 	if sp.id == 0 {
 		sp.id = v.newContextID()
 		v.streams[sp.id] = sp
-		if _, err := v.callLocked(abi.CbContextCreate, t, sp.id, sp, sp.id, abi.RootContextID); err != nil {
+		if _, err = v.callLocked(abi.CbContextCreate, t, sp.id, sp, sp.id, abi.RootContextID); err != nil {
 			v.failLocked(err)
 			v.mu.Unlock()
 			return s.fail(sp, err)
@@ -285,9 +277,9 @@ func (s *Stream) step(ctx context.Context, i int, cb abi.Callback) (stop bool, o
 		if errors.Is(werr, ErrPauseTimeout) || errors.Is(werr, ErrVMLost) {
 			return s.fail(sp, werr)
 		}
-		return true, Outcome{Err: fmt.Errorf("plugin %q paused the stream: %w", p.name, werr)}
+		return true, Outcome{Err: fmt.Errorf("waiting on plugin %q: %w", p.name, werr)}
 	case s.closeReq:
-		return true, Outcome{Err: fmt.Errorf("plugin %q: %w", p.name, ErrStreamClosed)}
+		return true, Outcome{Err: fmt.Errorf("running plugin %q: %w", p.name, ErrStreamClosed)}
 	case s.localN != localN:
 		if cb == abi.CbRequestHeaders || cb == abi.CbRequestBody {
 			s.localFrom = i
@@ -295,6 +287,36 @@ func (s *Stream) step(ctx context.Context, i int, cb abi.Callback) (stop bool, o
 		return true, Outcome{Local: s.local}
 	}
 	return false, Outcome{}
+}
+
+// maxRepin bounds how often a stream is pinned again because the VM it
+// was given died before the stream used it.
+const maxRepin = 8
+
+// lock pins sp to a VM of p if it is not yet, and locks that VM. A VM
+// that died before the stream made its context there is replaced by
+// pinning again; one that died holding the stream's context is ErrVMLost.
+func (s *Stream) lock(sp *streamPlugin, p *plugin) (*vm, error) {
+	for tries := 0; ; tries++ {
+		v := sp.vm
+		if v == nil {
+			var err error
+			if v, err = p.pin(); err != nil {
+				return nil, err
+			}
+			sp.vm = v
+		}
+		v.mu.Lock()
+		if !v.dead {
+			return v, nil
+		}
+		v.mu.Unlock()
+		if sp.id != 0 || tries >= maxRepin {
+			return nil, ErrVMLost
+		}
+		v.pinned.Add(-1)
+		sp.vm = nil
+	}
 }
 
 // args returns the second and third arguments of a stream callback.
@@ -377,7 +399,7 @@ func (s *Stream) fail(sp *streamPlugin, err error) (bool, Outcome) {
 		p.log.Warn("plugin failed; skipping it for this request (fail_open)", "request", s.info.ID, "error", err)
 		return false, Outcome{}
 	}
-	return true, Outcome{Err: fmt.Errorf("plugin %q: %w", p.name, err)}
+	return true, Outcome{Err: fmt.Errorf("running plugin %q: %w", p.name, err)}
 }
 
 // streamFor returns the stream context a host call may work on: the
@@ -388,4 +410,20 @@ func (v *vm) streamFor() *streamPlugin {
 		return nil
 	}
 	return sp
+}
+
+// emptyBody stands for a nil Body.
+type emptyBody struct{}
+
+func (emptyBody) Len() int64                        { return 0 }
+func (emptyBody) ReadAt([]byte, int64) (int, error) { return 0, io.EOF }
+func (emptyBody) Replace(int64, int64, []byte) error {
+	return errors.New("the body is empty and read-only")
+}
+
+func orEmpty(b Body) Body {
+	if b == nil {
+		return emptyBody{}
+	}
+	return b
 }

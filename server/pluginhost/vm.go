@@ -69,7 +69,7 @@ type vm struct {
 	mu       sync.Mutex
 	dead     bool
 	depth    int
-	stack    [8]uint64
+	stack    [16]uint64
 	astack   [1]uint64
 	inMalloc bool
 	nextID   uint32
@@ -262,13 +262,19 @@ func (v *vm) callLocked(cb abi.Callback, timeout time.Duration, eff uint32, sp *
 	if fn == nil {
 		return 0, nil
 	}
-	if v.dead {
-		return 0, ErrVMLost
-	}
 	for i, a := range args {
 		v.stack[i] = uint64(a)
 	}
-	n := len(args)
+	r, err := v.callFn(fn, cb, len(args), timeout, eff, sp)
+	return uint32(r), err
+}
+
+// callFn calls fn with the n parameters in v.stack; see callLocked. cb
+// tells host calls which callback runs (for buffer availability).
+func (v *vm) callFn(fn api.Function, cb abi.Callback, n int, timeout time.Duration, eff uint32, sp *streamPlugin) (uint64, error) {
+	if v.dead {
+		return 0, ErrVMLost
+	}
 	if n == 0 {
 		n = 1
 	}
@@ -277,6 +283,7 @@ func (v *vm) callLocked(cb abi.Callback, timeout time.Duration, eff uint32, sp *
 	outer := v.depth == 0
 	var dl int64
 	if outer {
+		v.timedOut.Store(false)
 		dl = monoNow() + int64(timeout)
 		v.deadline.Store(dl)
 		v.timer.Reset(timeout)
@@ -290,13 +297,13 @@ func (v *vm) callLocked(cb abi.Callback, timeout time.Duration, eff uint32, sp *
 		if !v.deadline.CompareAndSwap(dl, 0) {
 			// The timer fired and killed the guest, whatever the call
 			// returned.
-			return 0, fmt.Errorf("%w: %s after %v", ErrCallbackTimeout, abi.Callbacks[cb].Name, timeout)
+			return 0, fmt.Errorf("%w: %s after %v", ErrCallbackTimeout, fn.Definition().DebugName(), timeout)
 		}
 	}
 	if err != nil {
 		return 0, v.classify(err)
 	}
-	return uint32(v.stack[0]), nil
+	return v.stack[0], nil
 }
 
 // onTimer runs when a callback's deadline may have passed.

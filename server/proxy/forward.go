@@ -94,13 +94,17 @@ func setForwarded(req *message.Request, remote netip.Addr, trusted bool) {
 		if !h.Has("X-Forwarded-Proto") {
 			h.Set("X-Forwarded-Proto", req.Scheme)
 		}
-		if !h.Has("X-Forwarded-Host") {
+		if !h.Has("X-Forwarded-Host") && req.Host != "" {
 			h.Set("X-Forwarded-Host", req.Host)
 		}
 	} else {
 		h.Set("X-Forwarded-For", ip)
 		h.Set("X-Forwarded-Proto", req.Scheme)
-		h.Set("X-Forwarded-Host", req.Host)
+		if req.Host != "" {
+			h.Set("X-Forwarded-Host", req.Host)
+		} else {
+			h.Del("X-Forwarded-Host") // an HTTP/1.0 request without Host: nothing to forward, nothing forged
+		}
 	}
 	elem := forwardedElement(remote, req.Host, req.Scheme)
 	if prior := strings.Join(h.Values("Forwarded"), ", "); trusted && prior != "" {

@@ -54,9 +54,14 @@ type Handler struct {
 	access     *slog.Logger
 	metrics    *Metrics
 
-	inflight sync.WaitGroup
-	closed   atomic.Bool
+	// active counts the exchanges in flight, with closedBit set once
+	// Close has begun; drained is closed when it reaches closedBit alone.
+	active  atomic.Int64
+	drained chan struct{}
 }
+
+// closedBit marks Handler.active once the handler is closed.
+const closedBit = 1 << 62
 
 // New builds a Handler from a validated configuration: it opens the static
 // mounts and creates the upstream pools (no connection is made yet).
@@ -68,6 +73,7 @@ func New(cfg *config.Config, opt Options) (*Handler, error) {
 		log:        opt.Logger,
 		access:     opt.AccessLog,
 		metrics:    opt.Metrics,
+		drained:    make(chan struct{}),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -119,15 +125,16 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // Pools returns the upstream pools by name, for metrics.
 func (h *Handler) Pools() map[string]*upstream.Pool { return h.pools }
 
-// Close waits until the exchanges in flight are done or ctx ends, then
-// closes the upstream pools.
+// Close refuses new exchanges (TryServe returns false from now on), waits
+// until the exchanges in flight are done or ctx ends, then closes the
+// upstream pools. It returns ctx's error when ctx ended first.
 func (h *Handler) Close(ctx context.Context) error {
-	h.closed.Store(true)
-	done := make(chan struct{})
-	go func() { h.inflight.Wait(); close(done) }()
+	if old := h.active.Or(closedBit); old == 0 {
+		close(h.drained) // nothing in flight; a second Close finds the bit set
+	}
 	var err error
 	select {
-	case <-done:
+	case <-h.drained:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -138,6 +145,9 @@ func (h *Handler) Close(ctx context.Context) error {
 func (h *Handler) closePools() {
 	for _, p := range h.pools {
 		p.Close()
+	}
+	if h.static != nil {
+		h.static.Close()
 	}
 }
 
@@ -162,13 +172,47 @@ type exchangeState struct {
 var statePool = sync.Pool{New: func() any { return new(exchangeState) }}
 
 // Serve runs one exchange to its end: the response is written (or the
-// client is gone) when it returns.
+// client is gone) when it returns. On a closed Handler it answers 503
+// (RFC 9110 §15.6.4) with Retry-After; a listener that may hold a replaced
+// Handler calls TryServe instead.
 func (h *Handler) Serve(ex *Exchange) {
-	h.inflight.Add(1)
-	defer h.inflight.Done()
+	if !h.TryServe(ex) {
+		st := statePool.Get().(*exchangeState)
+		st.h, st.ex = h, ex
+		st.failRetryAfter(503, "server shutting down")
+		h.release(st)
+	}
+}
+
+// TryServe runs ex like Serve and returns true, unless h is closed, in
+// which case it returns false at once without touching ex, so the caller
+// can hand ex to the Handler that replaced h (a reload). Counting the
+// exchange and checking for Close is one atomic step, so Close never frees
+// the upstream pools under an exchange that has started.
+func (h *Handler) TryServe(ex *Exchange) bool {
+	for {
+		n := h.active.Load()
+		if n&closedBit != 0 {
+			return false
+		}
+		if h.active.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	defer func() {
+		if h.active.Add(-1) == closedBit {
+			close(h.drained) // the last exchange of a closed handler
+		}
+	}()
 	st := statePool.Get().(*exchangeState)
 	st.h, st.ex = h, ex
 	st.serve()
+	h.release(st)
+	return true
+}
+
+// release logs and counts a finished exchange and pools its state.
+func (h *Handler) release(st *exchangeState) {
 	st.finish()
 	st.body.Close()
 	st.rbody.Close()

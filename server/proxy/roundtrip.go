@@ -126,8 +126,9 @@ func (st *exchangeState) exchange(uc *upstream.Conn, req *message.Request) (retr
 	reusable := framing != http1.UntilClose && !resp.Header.HasToken("Connection", "close") &&
 		resp.Proto == "HTTP/1.1"
 	body := st.bodyReader(uc, framing)
+	streaming := wantsStreaming(resp) // before prepareResponse drops X-Accel-Buffering
 	prepareResponse(resp, st.h.serverName)
-	if wantsStreaming(resp) {
+	if streaming {
 		st.upstreamDone = time.Now()
 		st.stream(resp, body, nil)
 		uc.Release(reusable && st.streamOK)

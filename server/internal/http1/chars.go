@@ -254,3 +254,45 @@ func equalFoldASCII(s, lower string) bool {
 	}
 	return true
 }
+
+// validValueBytes is validValue for a byte slice, eight bytes at a time.
+func validValueBytes(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		ctl := (x - lanes01*0x20) &^ x & lanes80
+		y := x ^ lanes01*0x7f
+		del := (y - lanes01) &^ y & lanes80
+		if ctl|del != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if charClass[b[i]]&cValue == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validTargetBytes is validTarget for a byte slice, eight bytes at a time.
+func validTargetBytes(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		low := (x - lanes01*0x21) &^ x & lanes80
+		y := x ^ lanes01*0x7f
+		del := (y - lanes01) &^ y & lanes80
+		z := x ^ lanes01*'#'
+		hash := (z - lanes01) &^ z & lanes80
+		if low|del|hash|x&lanes80 != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if charClass[b[i]]&cTarget == 0 {
+			return false
+		}
+	}
+	return true
+}

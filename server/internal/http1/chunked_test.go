@@ -36,79 +36,82 @@ func readChunked(in string, bufSize, readSize, maxTrailer int) (data string, res
 	return out.String(), string(b), nil
 }
 
+type chunkedTest struct {
+	name       string
+	in         string
+	maxTrailer int
+	want       string
+	status     int   // *Error status expected
+	err        error // other error expected
+}
+
+var chunkedTests = []chunkedTest{
+	// RFC 9112 §7.1: chunked-body = *chunk last-chunk trailer-section CRLF.
+	{name: "one chunk", in: "5\r\nhello\r\n0\r\n\r\n", want: "hello"},
+	{name: "several chunks", in: "5\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n", want: "hello world!"},
+	{name: "hex sizes both cases", in: "a\r\n0123456789\r\nB\r\n0123456789a\r\n0\r\n\r\n", want: "01234567890123456789a"},
+	{name: "leading zeros", in: "0005\r\nhello\r\n000\r\n\r\n", want: "hello"},
+	{name: "empty body", in: "0\r\n\r\n", want: ""},
+	{name: "data with CRLF inside", in: "4\r\n\r\n\r\n\r\n0\r\n\r\n", want: "\r\n\r\n"},
+	{name: "rest left in stream", in: "1\r\na\r\n0\r\n\r\nGET / HTTP/1.1\r\n", want: "a"},
+	// RFC 9112 §7.1.1: chunk extensions are parsed and discarded.
+	{name: "extension name only", in: "5;foo\r\nhello\r\n0\r\n\r\n", want: "hello"},
+	{name: "extension token value", in: "5;foo=bar;baz\r\nhello\r\n0;last=1\r\n\r\n", want: "hello"},
+	{name: "extension quoted value", in: "5;foo=\"a b;c\\\"d\"\r\nhello\r\n0\r\n\r\n", want: "hello"},
+	{name: "extension BWS", in: "5 ; foo = bar ;baz\r\nhello\r\n0\r\n\r\n", want: "hello"},
+	{name: "extension quoted then BWS", in: "5;a=\"x\" ;b\r\nhello\r\n0\r\n\r\n", want: "hello"},
+	{name: "extension without name", in: "5;\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "extension bad name", in: "5;f(o)\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "extension empty value", in: "5;foo=\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "extension unterminated quote", in: "5;foo=\"bar\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "extension CTL in quote", in: "5;foo=\"b\x01r\"\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "extension trailing whitespace", in: "5;foo \r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "extension bare LF", in: "5;foo\nhello\r\n0\r\n\r\n", status: 400},
+	// Trailer section (§7.1.2): checked, discarded, bounded.
+	{name: "trailers discarded", in: "5\r\nhello\r\n0\r\nX-Sum: abc\r\nY:\r\n\r\nrest", want: "hello"},
+	{name: "trailer obs-fold", in: "0\r\nX: a\r\n b\r\n\r\n", status: 400},
+	{name: "trailer no colon", in: "0\r\nX\r\n\r\n", status: 400},
+	{name: "trailer bad name", in: "0\r\nX Y: a\r\n\r\n", status: 400},
+	{name: "trailer NUL", in: "0\r\nX: a\x00\r\n\r\n", status: 400},
+	{name: "trailer bare LF", in: "0\r\nX: a\n\r\n", status: 400},
+	{name: "trailer bare LF end", in: "0\r\n\n", status: 400},
+	{name: "trailer too large", in: "0\r\nX: " + strings.Repeat("a", 100) + "\r\n\r\n", maxTrailer: 64, status: 431},
+	{name: "trailer at limit", in: "0\r\nX: " + strings.Repeat("a", 57) + "\r\n\r\n", maxTrailer: 64, want: ""},
+	// Malformed sizes.
+	{name: "empty size", in: "\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "size not hex", in: "g\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "size with sign", in: "+5\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "size with 0x", in: "0x5\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "size leading space", in: " 5\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "size trailing space", in: "5 \r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "size bare LF", in: "5\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "size bare CR", in: "5\rhello\r\n0\r\n\r\n", status: 400},
+	{name: "size underscore", in: "1_0\r\n0123456789abcdef\r\n0\r\n\r\n", status: 400},
+	{name: "last chunk bare LF", in: "5\r\nhello\r\n0\n\r\n", status: 400},
+	// Huge sizes.
+	{name: "size max int64 then truncated", in: "7fffffffffffffff\r\nabc", want: "abc", err: io.ErrUnexpectedEOF},
+	{name: "size 2^63", in: "8000000000000000\r\nabc", status: 400},
+	{name: "size 17 digits", in: "10000000000000000\r\nabc", status: 400},
+	{name: "size many leading zeros", in: strings.Repeat("0", 40) + "1\r\na\r\n0\r\n\r\n", want: "a"},
+	{name: "size line too long", in: "1;" + strings.Repeat("a", 5000) + "\r\na\r\n0\r\n\r\n", status: 400},
+	// Data must be followed by CRLF.
+	{name: "data too long", in: "3\r\nhello\r\n0\r\n\r\n", status: 400},
+	{name: "data followed by LF only", in: "5\r\nhello\n0\r\n\r\n", status: 400},
+	{name: "data followed by CR only", in: "5\r\nhello\r0\r\n\r\n", status: 400},
+	// Truncation.
+	{name: "truncated in size", in: "5", err: io.ErrUnexpectedEOF},
+	{name: "truncated after size CR", in: "5\r", err: io.ErrUnexpectedEOF},
+	{name: "truncated in data", in: "5\r\nhel", want: "hel", err: io.ErrUnexpectedEOF},
+	{name: "truncated before data CRLF", in: "5\r\nhello", want: "hello", err: io.ErrUnexpectedEOF},
+	{name: "truncated in data CRLF", in: "5\r\nhello\r", want: "hello", err: io.ErrUnexpectedEOF},
+	{name: "truncated before last chunk", in: "5\r\nhello\r\n", want: "hello", err: io.ErrUnexpectedEOF},
+	{name: "truncated before final CRLF", in: "5\r\nhello\r\n0\r\n", want: "hello", err: io.ErrUnexpectedEOF},
+	{name: "truncated in trailer", in: "0\r\nX: a", err: io.ErrUnexpectedEOF},
+	{name: "empty input", in: "", err: io.ErrUnexpectedEOF},
+}
+
 func TestChunkedReader_Read(t *testing.T) {
-	tests := []struct {
-		name       string
-		in         string
-		maxTrailer int
-		want       string
-		status     int   // *Error status expected
-		err        error // other error expected
-	}{
-		// RFC 9112 §7.1: chunked-body = *chunk last-chunk trailer-section CRLF.
-		{name: "one chunk", in: "5\r\nhello\r\n0\r\n\r\n", want: "hello"},
-		{name: "several chunks", in: "5\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n", want: "hello world!"},
-		{name: "hex sizes both cases", in: "a\r\n0123456789\r\nB\r\n0123456789a\r\n0\r\n\r\n", want: "01234567890123456789a"},
-		{name: "leading zeros", in: "0005\r\nhello\r\n000\r\n\r\n", want: "hello"},
-		{name: "empty body", in: "0\r\n\r\n", want: ""},
-		{name: "data with CRLF inside", in: "4\r\n\r\n\r\n\r\n0\r\n\r\n", want: "\r\n\r\n"},
-		{name: "rest left in stream", in: "1\r\na\r\n0\r\n\r\nGET / HTTP/1.1\r\n", want: "a"},
-		// RFC 9112 §7.1.1: chunk extensions are parsed and discarded.
-		{name: "extension name only", in: "5;foo\r\nhello\r\n0\r\n\r\n", want: "hello"},
-		{name: "extension token value", in: "5;foo=bar;baz\r\nhello\r\n0;last=1\r\n\r\n", want: "hello"},
-		{name: "extension quoted value", in: "5;foo=\"a b;c\\\"d\"\r\nhello\r\n0\r\n\r\n", want: "hello"},
-		{name: "extension BWS", in: "5 ; foo = bar ;baz\r\nhello\r\n0\r\n\r\n", want: "hello"},
-		{name: "extension quoted then BWS", in: "5;a=\"x\" ;b\r\nhello\r\n0\r\n\r\n", want: "hello"},
-		{name: "extension without name", in: "5;\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "extension bad name", in: "5;f(o)\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "extension empty value", in: "5;foo=\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "extension unterminated quote", in: "5;foo=\"bar\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "extension CTL in quote", in: "5;foo=\"b\x01r\"\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "extension trailing whitespace", in: "5;foo \r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "extension bare LF", in: "5;foo\nhello\r\n0\r\n\r\n", status: 400},
-		// Trailer section (§7.1.2): checked, discarded, bounded.
-		{name: "trailers discarded", in: "5\r\nhello\r\n0\r\nX-Sum: abc\r\nY:\r\n\r\nrest", want: "hello"},
-		{name: "trailer obs-fold", in: "0\r\nX: a\r\n b\r\n\r\n", status: 400},
-		{name: "trailer no colon", in: "0\r\nX\r\n\r\n", status: 400},
-		{name: "trailer bad name", in: "0\r\nX Y: a\r\n\r\n", status: 400},
-		{name: "trailer NUL", in: "0\r\nX: a\x00\r\n\r\n", status: 400},
-		{name: "trailer bare LF", in: "0\r\nX: a\n\r\n", status: 400},
-		{name: "trailer bare LF end", in: "0\r\n\n", status: 400},
-		{name: "trailer too large", in: "0\r\nX: " + strings.Repeat("a", 100) + "\r\n\r\n", maxTrailer: 64, status: 431},
-		{name: "trailer at limit", in: "0\r\nX: " + strings.Repeat("a", 57) + "\r\n\r\n", maxTrailer: 64, want: ""},
-		// Malformed sizes.
-		{name: "empty size", in: "\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "size not hex", in: "g\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "size with sign", in: "+5\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "size with 0x", in: "0x5\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "size leading space", in: " 5\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "size trailing space", in: "5 \r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "size bare LF", in: "5\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "size bare CR", in: "5\rhello\r\n0\r\n\r\n", status: 400},
-		{name: "size underscore", in: "1_0\r\n0123456789abcdef\r\n0\r\n\r\n", status: 400},
-		{name: "last chunk bare LF", in: "5\r\nhello\r\n0\n\r\n", status: 400},
-		// Huge sizes.
-		{name: "size max int64 then truncated", in: "7fffffffffffffff\r\nabc", want: "abc", err: io.ErrUnexpectedEOF},
-		{name: "size 2^63", in: "8000000000000000\r\nabc", status: 400},
-		{name: "size 17 digits", in: "10000000000000000\r\nabc", status: 400},
-		{name: "size many leading zeros", in: strings.Repeat("0", 40) + "1\r\na\r\n0\r\n\r\n", want: "a"},
-		{name: "size line too long", in: "1;" + strings.Repeat("a", 5000) + "\r\na\r\n0\r\n\r\n", status: 400},
-		// Data must be followed by CRLF.
-		{name: "data too long", in: "3\r\nhello\r\n0\r\n\r\n", status: 400},
-		{name: "data followed by LF only", in: "5\r\nhello\n0\r\n\r\n", status: 400},
-		{name: "data followed by CR only", in: "5\r\nhello\r0\r\n\r\n", status: 400},
-		// Truncation.
-		{name: "truncated in size", in: "5", err: io.ErrUnexpectedEOF},
-		{name: "truncated after size CR", in: "5\r", err: io.ErrUnexpectedEOF},
-		{name: "truncated in data", in: "5\r\nhel", want: "hel", err: io.ErrUnexpectedEOF},
-		{name: "truncated before data CRLF", in: "5\r\nhello", want: "hello", err: io.ErrUnexpectedEOF},
-		{name: "truncated in data CRLF", in: "5\r\nhello\r", want: "hello", err: io.ErrUnexpectedEOF},
-		{name: "truncated before last chunk", in: "5\r\nhello\r\n", want: "hello", err: io.ErrUnexpectedEOF},
-		{name: "truncated before final CRLF", in: "5\r\nhello\r\n0\r\n", want: "hello", err: io.ErrUnexpectedEOF},
-		{name: "truncated in trailer", in: "0\r\nX: a", err: io.ErrUnexpectedEOF},
-		{name: "empty input", in: "", err: io.ErrUnexpectedEOF},
-	}
-	for _, tt := range tests {
+	for _, tt := range chunkedTests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, sizes := range [][2]int{{16, 1}, {16, 7}, {4096, 3}, {4096, 1 << 16}} {
 				data, rest, err := readChunked(tt.in, sizes[0], sizes[1], tt.maxTrailer)

@@ -98,11 +98,19 @@ func peekHead(br *bufio.Reader, maxLine, maxHead int) (head []byte, skip int, ok
 		}
 	}
 	buf = buf[skip:]
-	p := bytes.Index(buf, crlfcrlf)
-	if p < 0 {
-		return nil, 0, false
+	var n int
+	if len(buf) <= maxTailHead && bytes.HasSuffix(buf, crlfcrlf) {
+		// The usual case: a request or response alone in the buffer. Take
+		// all of it without searching; if it holds more than one head, the
+		// parser stops at the first and the rest stays in br.
+		n = len(buf)
+	} else {
+		p := bytes.Index(buf, crlfcrlf)
+		if p < 0 {
+			return nil, 0, false
+		}
+		n = p + len(crlfcrlf)
 	}
-	n := p + len(crlfcrlf)
 	if n > maxHead {
 		return nil, 0, false
 	}
@@ -120,6 +128,11 @@ func peekHead(br *bufio.Reader, maxLine, maxHead int) (head []byte, skip int, ok
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// maxTailHead is the most buffered bytes peekHead takes as a head without
+// searching for its end, bounding what a head's string may carry beyond
+// the head (a pipelined request, a body ending in CRLF CRLF).
+const maxTailHead = 4 << 10
 
 // readHead appends one head to buf reading line by line: the slow path of
 // head.read, for heads that arrive in pieces or outgrow br's buffer.

@@ -112,6 +112,11 @@ func (e *Error) Error() string {
 	return "parsing http/1.1: " + e.Reason + " (status " + strconv.Itoa(e.Status) + ")"
 }
 
+// HTTPStatus returns Status. It makes *Error satisfy the proxy's
+// statusError, so a malformed chunked request body gets its 400 (431 for a
+// large trailer) rather than a silent close.
+func (e *Error) HTTPStatus() int { return e.Status }
+
 // Sentinel errors, returned as they are by ReadRequest (compare with ==
 // or errors.Is). ReadResponse returns a fresh *Error with status 502.
 var (

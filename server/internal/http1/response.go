@@ -16,7 +16,7 @@ import (
 //   - Length with a Content-Length; ContentLength holds it.
 //   - UntilClose otherwise; ContentLength -1.
 //
-// It sets Status, Reason (possibly empty), Proto ("HTTP/1.0", "HTTP/1.1"
+// It sets Status, Reason (trimmed, possibly empty), Proto ("HTTP/1.0", "HTTP/1.1"
 // or another "HTTP/1.x" as sent) and Header, reusing resp.Header's
 // capacity. A 1xx response is returned like any other; the caller reads
 // the next head.
@@ -77,7 +77,7 @@ func parseResponse(b []byte, s, reqMethod string, resp *message.Response) (_ Fra
 		if !ok {
 			return NoBody, 0, badResponse("invalid reason phrase")
 		}
-		reason = s[rs:re]
+		reason = trimOWS(s[rs:re]) // leading and trailing blanks carry nothing
 	}
 
 	// Field lines (RFC 9112 §5).

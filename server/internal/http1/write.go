@@ -86,16 +86,14 @@ func appendField(dst []byte, f message.Field) []byte {
 // HTAB replaced by SP, and without leading or trailing SP/HTAB, which a
 // reader would strip.
 func appendValue(dst []byte, v string) []byte {
-	v = trimOWS(v)
-	if validValue(v) {
-		return append(dst, v...)
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if charClass[c]&cValue == 0 {
-			c = ' '
+	start := len(dst)
+	dst = append(dst, trimOWS(v)...)
+	if !validValueBytes(dst[start:]) {
+		for i := start; i < len(dst); i++ {
+			if charClass[dst[i]]&cValue == 0 {
+				dst[i] = ' '
+			}
 		}
-		dst = append(dst, c)
 	}
 	return dst
 }
@@ -116,9 +114,12 @@ func appendToken(dst []byte, s string) []byte {
 // appendTarget appends t with bytes that may not appear raw in a
 // request-target percent-encoded.
 func appendTarget(dst []byte, t string) []byte {
-	if validTarget(t) {
-		return append(dst, t...)
+	start := len(dst)
+	dst = append(dst, t...)
+	if validTargetBytes(dst[start:]) {
+		return dst
 	}
+	dst = dst[:start]
 	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(t); i++ {
 		c := t[i]

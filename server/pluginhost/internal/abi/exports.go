@@ -8,36 +8,36 @@ type Callback int
 // The callbacks, in the order of the spec. Every parameter and result is an
 // i32 (wasm32 pointers, size_t, uint32_t and bool all lower to i32).
 const (
-	CbInitialize Callback = iota // _initialize: () -> ()
-	CbStart                      // _start: () -> (), only without _initialize
-	CbMain                       // main(unused, unused) -> unused, only with _initialize
-	CbMemoryAllocate             // proxy_on_memory_allocate(size) -> ptr
-	CbMalloc                     // malloc(size) -> ptr, only without proxy_on_memory_allocate
-	CbContextCreate              // proxy_on_context_create(context_id, parent_context_id)
-	CbDone                       // proxy_on_done(context_id) -> bool
-	CbLog                        // proxy_on_log(context_id)
-	CbDelete                     // proxy_on_delete(context_id)
-	CbVMStart                    // proxy_on_vm_start(unused, vm_configuration_size) -> bool
-	CbConfigure                  // proxy_on_configure(plugin_context_id, plugin_configuration_size) -> bool
-	CbTick                       // proxy_on_tick(plugin_context_id)
-	CbNewConnection              // proxy_on_new_connection(context_id) -> action
-	CbDownstreamData             // proxy_on_downstream_data(context_id, data_size, end_of_stream) -> action
-	CbDownstreamClose            // proxy_on_downstream_connection_close(context_id, peer_type)
-	CbUpstreamData               // proxy_on_upstream_data(context_id, data_size, end_of_stream) -> action
-	CbUpstreamClose              // proxy_on_upstream_connection_close(context_id, peer_type)
-	CbRequestHeaders             // proxy_on_request_headers(context_id, num_headers, end_of_stream) -> action
-	CbRequestBody                // proxy_on_request_body(context_id, body_size, end_of_stream) -> action
-	CbRequestTrailers            // proxy_on_request_trailers(context_id, num_trailers) -> action
-	CbResponseHeaders            // proxy_on_response_headers(context_id, num_headers, end_of_stream) -> action
-	CbResponseBody               // proxy_on_response_body(context_id, body_size, end_of_stream) -> action
-	CbResponseTrailers           // proxy_on_response_trailers(context_id, num_trailers) -> action
-	CbHTTPCallResponse           // proxy_on_http_call_response(plugin_context_id, call_id, num_headers, body_size, num_trailers)
-	CbGRPCInitialMetadata        // proxy_on_grpc_receive_initial_metadata(plugin_context_id, call_id, num_elements)
-	CbGRPCReceive                // proxy_on_grpc_receive(plugin_context_id, call_id, message_size)
-	CbGRPCTrailingMetadata       // proxy_on_grpc_receive_trailing_metadata(plugin_context_id, call_id, num_elements)
-	CbGRPCClose                  // proxy_on_grpc_close(plugin_context_id, call_id, status_code)
-	CbQueueReady                 // proxy_on_queue_ready(plugin_context_id, queue_id)
-	CbForeignFunction            // proxy_on_foreign_function(plugin_context_id, function_id, arguments_size)
+	CbInitialize           Callback = iota // _initialize: () -> ()
+	CbStart                                // _start: () -> (), only without _initialize
+	CbMain                                 // main(unused, unused) -> unused, only with _initialize
+	CbMemoryAllocate                       // proxy_on_memory_allocate(size) -> ptr
+	CbMalloc                               // malloc(size) -> ptr, only without proxy_on_memory_allocate
+	CbContextCreate                        // proxy_on_context_create(context_id, parent_context_id)
+	CbDone                                 // proxy_on_done(context_id) -> bool
+	CbLog                                  // proxy_on_log(context_id)
+	CbDelete                               // proxy_on_delete(context_id)
+	CbVMStart                              // proxy_on_vm_start(unused, vm_configuration_size) -> bool
+	CbConfigure                            // proxy_on_configure(plugin_context_id, plugin_configuration_size) -> bool
+	CbTick                                 // proxy_on_tick(plugin_context_id)
+	CbNewConnection                        // proxy_on_new_connection(context_id) -> action
+	CbDownstreamData                       // proxy_on_downstream_data(context_id, data_size, end_of_stream) -> action
+	CbDownstreamClose                      // proxy_on_downstream_connection_close(context_id, peer_type)
+	CbUpstreamData                         // proxy_on_upstream_data(context_id, data_size, end_of_stream) -> action
+	CbUpstreamClose                        // proxy_on_upstream_connection_close(context_id, peer_type)
+	CbRequestHeaders                       // proxy_on_request_headers(context_id, num_headers, end_of_stream) -> action
+	CbRequestBody                          // proxy_on_request_body(context_id, body_size, end_of_stream) -> action
+	CbRequestTrailers                      // proxy_on_request_trailers(context_id, num_trailers) -> action
+	CbResponseHeaders                      // proxy_on_response_headers(context_id, num_headers, end_of_stream) -> action
+	CbResponseBody                         // proxy_on_response_body(context_id, body_size, end_of_stream) -> action
+	CbResponseTrailers                     // proxy_on_response_trailers(context_id, num_trailers) -> action
+	CbHTTPCallResponse                     // proxy_on_http_call_response(plugin_context_id, call_id, num_headers, body_size, num_trailers)
+	CbGRPCInitialMetadata                  // proxy_on_grpc_receive_initial_metadata(plugin_context_id, call_id, num_elements)
+	CbGRPCReceive                          // proxy_on_grpc_receive(plugin_context_id, call_id, message_size)
+	CbGRPCTrailingMetadata                 // proxy_on_grpc_receive_trailing_metadata(plugin_context_id, call_id, num_elements)
+	CbGRPCClose                            // proxy_on_grpc_close(plugin_context_id, call_id, status_code)
+	CbQueueReady                           // proxy_on_queue_ready(plugin_context_id, queue_id)
+	CbForeignFunction                      // proxy_on_foreign_function(plugin_context_id, function_id, arguments_size)
 	NumCallbacks
 )
 
