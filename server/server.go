@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wedgeproxy/wedge/server/config"
+	"github.com/wedgeproxy/wedge/server/internal/message"
+	"github.com/wedgeproxy/wedge/server/pluginhost"
 	"github.com/wedgeproxy/wedge/server/listen"
 	"github.com/wedgeproxy/wedge/server/proxy"
 )
@@ -43,6 +45,7 @@ type Server struct {
 	admin    *http.Server
 	adminLn  net.Listener
 	serveErr chan error
+	plugins  *pluginhost.Host // created with the first configuration that has plugins
 }
 
 // Options are what a Server needs besides its configuration.
@@ -78,8 +81,42 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 }
 
 func (s *Server) newHandler(cfg *config.Config) (*proxy.Handler, error) {
-	return proxy.New(cfg, proxy.Options{Logger: s.log, AccessLog: s.access, Metrics: s.metrics})
+	if len(cfg.Plugins) > 0 && s.plugins == nil {
+		cache := cfg.PluginCache
+		if cache == "off" {
+			cache = ""
+		}
+		host, err := pluginhost.New(context.Background(), pluginhost.Config{
+			CompilationCacheDir: cache,
+			Logger:              s.log,
+			Registerer:          s.reg,
+			Dispatcher:          dispatcher{s},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("starting the plugin host: %w", err)
+		}
+		s.plugins = host
+	}
+	return proxy.New(cfg, proxy.Options{Logger: s.log, AccessLog: s.access, Metrics: s.metrics, Plugins: s.plugins})
 }
+
+// dispatcher sends plugins' proxy_http_call through the current
+// configuration's upstream pools.
+type dispatcher struct{ s *Server }
+
+func (d dispatcher) current() *proxy.Handler {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	return d.s.handler
+}
+
+// Dispatch implements pluginhost.HTTPDispatcher.
+func (d dispatcher) Dispatch(ctx context.Context, upstream string, req *message.Request, body []byte, timeout time.Duration) (*message.Response, []byte, error) {
+	return d.current().Dispatch(ctx, upstream, req, body, timeout)
+}
+
+// HasUpstream lets proxy_http_call refuse an unknown pool at once.
+func (d dispatcher) HasUpstream(name string) bool { return d.current().HasUpstream(name) }
 
 func logLevel(l string) slog.Level {
 	var lv slog.Level
@@ -212,6 +249,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	h := s.handler
 	s.mu.Unlock()
 	h.Close(ctx)
+	if s.plugins != nil {
+		s.plugins.Close(ctx)
+	}
 	s.closeLogs()
 	return err
 }

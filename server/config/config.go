@@ -64,6 +64,15 @@ type Config struct {
 	// TrustedProxies lists the addresses or CIDR prefixes whose
 	// X-Forwarded-* and Forwarded fields are believed. Others are replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Plugins is the chain of proxy-wasm filters every request runs
+	// through: request phases in this order, response phases in reverse.
+	// Empty: no plugins.
+	Plugins []Plugin `yaml:"plugins"`
+	// PluginCache is the directory where compiled plugins are kept between
+	// runs (wazero's compilation cache), so a restart does not compile
+	// them again. Default: "wedge/wasm" under the user's cache directory;
+	// "off" keeps compiled code in memory only.
+	PluginCache string `yaml:"plugin_cache"`
 	// ServerName is the pseudonym used in Via (RFC 9110 §7.6.3) and in
 	// Wedge's own error pages. Default: "wedge".
 	ServerName string `yaml:"server_name"`
@@ -252,6 +261,46 @@ type StaticMount struct {
 	// `internal`).
 	Internal bool `yaml:"internal"`
 }
+
+// Plugin is one proxy-wasm (ABI v0.2.1) filter in the chain.
+type Plugin struct {
+	// Name identifies the plugin in logs, metrics and the plugin_name
+	// property. Required, unique in the chain.
+	Name string `yaml:"name"`
+	// Path is the .wasm file, relative to the config file.
+	Path string `yaml:"path"`
+	// Config is handed to the plugin's proxy_on_configure as its plugin
+	// configuration, converted from YAML to JSON. Absent: empty.
+	Config JSONValue `yaml:"config"`
+	// VMConfig is handed to proxy_on_vm_start as the VM configuration,
+	// converted from YAML to JSON. Absent: empty.
+	VMConfig JSONValue `yaml:"vm_config"`
+	// RootID is the plugin_root_id property. Default: Name.
+	RootID string `yaml:"root_id"`
+	// VMID is the plugin_vm_id property and the namespace of its shared
+	// queues. Default: "".
+	VMID string `yaml:"vm_id"`
+	// PoolSize is how many VMs (instances) run the plugin. Default: the
+	// number of CPUs.
+	PoolSize int `yaml:"pool_size"`
+	// CallbackTimeout bounds one callback into the plugin; a guest still
+	// running then is stopped and its VM replaced. Default 1s.
+	CallbackTimeout Duration `yaml:"callback_timeout"`
+	// PauseTimeout bounds how long the plugin may hold a request paused
+	// (e.g. waiting for proxy_http_call). Default 60s.
+	PauseTimeout Duration `yaml:"pause_timeout"`
+	// MemoryLimit caps each VM's linear memory, in bytes. Default 128m.
+	MemoryLimit Size `yaml:"memory_limit"`
+	// FailOpen skips the plugin for a request whose callback failed (trap,
+	// timeout, memory cap) instead of failing the request with 500.
+	// Default false (fail closed).
+	FailOpen bool `yaml:"fail_open"`
+}
+
+// JSONValue is a YAML value carried as JSON text: the form proxy-wasm
+// plugins conventionally receive their configuration in. Empty when
+// absent.
+type JSONValue []byte
 
 // Duration is a time.Duration written in YAML as a Go duration string
 // ("60s", "1m30s", "250ms"; see time.ParseDuration). A bare number such as

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -138,6 +140,22 @@ func (c *Config) ApplyDefaults() {
 		}
 	}
 
+	for i := range c.Plugins {
+		pl, p := &c.Plugins[i], index("plugins", i)+"."
+		if pl.RootID == "" {
+			pl.RootID = pl.Name
+		}
+		if pl.PoolSize == 0 {
+			pl.PoolSize = runtime.GOMAXPROCS(0)
+		}
+		c.durDefault(&pl.CallbackTimeout, p+"callback_timeout", time.Second)
+		c.durDefault(&pl.PauseTimeout, p+"pause_timeout", 60*time.Second)
+		c.sizeDefault(&pl.MemoryLimit, p+"memory_limit", 128*mib)
+	}
+	if c.PluginCache == "" {
+		c.PluginCache = defaultPluginCache()
+	}
+
 	for i := range c.Static {
 		s := &c.Static[i]
 		if strings.HasPrefix(s.Prefix, "/") && !strings.HasSuffix(s.Prefix, "/") {
@@ -170,4 +188,14 @@ func (c *Config) intDefault(n *int, path string, def int) {
 	if *n == 0 && !c.wrote(path) {
 		*n = def
 	}
+}
+
+// defaultPluginCache is "wedge/wasm" under the user's cache directory, or
+// "off" where there is none.
+func defaultPluginCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "off"
+	}
+	return filepath.Join(dir, "wedge", "wasm")
 }

@@ -540,6 +540,12 @@ func (c *Config) resolvePaths(dir string) {
 		c.Static[i].Root = rel(c.Static[i].Root)
 	}
 	c.Limits.TempPath = rel(c.Limits.TempPath)
+	for i := range c.Plugins {
+		c.Plugins[i].Path = rel(c.Plugins[i].Path)
+	}
+	if c.PluginCache != "off" {
+		c.PluginCache = rel(c.PluginCache)
+	}
 	switch c.Log.Access {
 	case "", "stdout", "stderr", "off":
 	default:

@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 	c.validateLimits(v)
 	c.validateUpstreams(v)
 	c.validateStatic(v)
+	c.validatePlugins(v)
 	for i, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err == nil {
 			continue
@@ -376,6 +377,46 @@ func (c *Config) validateStatic(v *problems) {
 		}
 		if s.Index == "" || strings.ContainsRune(s.Index, '/') || s.Index == "." || s.Index == ".." {
 			v.add(p+".index", "%q is not a file name", s.Index)
+		}
+	}
+}
+
+// validatePlugins checks the plugin chain: names present and unique, each
+// .wasm file readable. The module itself is checked when it loads, before
+// anything listens.
+func (c *Config) validatePlugins(v *problems) {
+	seen := map[string]int{}
+	for i, pl := range c.Plugins {
+		p := index("plugins", i)
+		switch {
+		case pl.Name == "":
+			v.add(p+".name", "a plugin needs a name")
+		case !isToken(pl.Name):
+			v.add(p+".name", "%q is not a token (letters, digits and !#$%%&'*+-.^_`|~)", pl.Name)
+		default:
+			if j, dup := seen[pl.Name]; dup {
+				v.add(p+".name", "%q is already the name of %s", pl.Name, index("plugins", j))
+			}
+			seen[pl.Name] = i
+		}
+		if pl.Path == "" {
+			v.add(p+".path", "a plugin needs path: to a .wasm file")
+		} else if st, err := os.Stat(pl.Path); err != nil {
+			v.add(p+".path", "%v", err)
+		} else if st.IsDir() {
+			v.add(p+".path", "%q is a directory, not a .wasm file", pl.Path)
+		}
+		if pl.PoolSize < 0 {
+			v.add(p+".pool_size", "want 0 (default) or more, got %d", pl.PoolSize)
+		}
+		if pl.CallbackTimeout <= 0 {
+			v.add(p+".callback_timeout", "want a positive duration")
+		}
+		if pl.PauseTimeout <= 0 {
+			v.add(p+".pause_timeout", "want a positive duration")
+		}
+		if pl.MemoryLimit < 64*kib {
+			v.add(p+".memory_limit", "want at least 64k (one wasm page), got %s", pl.MemoryLimit)
 		}
 	}
 }

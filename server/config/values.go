@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -254,4 +255,63 @@ func describe(n *yaml.Node) string {
 		return strconv.Quote(n.Value)
 	}
 	return "nothing"
+}
+
+// decodeNode turns any YAML value (mapping, sequence, scalar) into JSON.
+// Mapping keys must be strings, as JSON requires.
+func (j *JSONValue) decodeNode(n *yaml.Node) error {
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return fmt.Errorf("want a YAML value: %w", err)
+	}
+	v, err := jsonable(v)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("converting to JSON: %w", err)
+	}
+	*j = b
+	return nil
+}
+
+// jsonable turns yaml.v3's map[string]any / map[any]any trees into what
+// encoding/json takes.
+func jsonable(v any) (any, error) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			ev, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			t[k] = ev
+		}
+		return t, nil
+	case map[any]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			ks, ok := k.(string)
+			if !ok {
+				return nil, fmt.Errorf("mapping key %v is not a string, as JSON needs", k)
+			}
+			ev, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			m[ks] = ev
+		}
+		return m, nil
+	case []any:
+		for i, e := range t {
+			ev, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			t[i] = ev
+		}
+		return t, nil
+	}
+	return v, nil
 }

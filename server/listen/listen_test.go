@@ -984,3 +984,44 @@ func TestConn_ShortRequestStartingWithP(t *testing.T) {
 	resp := c.roundTrip("POST", "POST / HTTP/1.0\r\n\r\n") // 19 bytes
 	requireStatus(t, resp, 200)
 }
+
+// TestConn_StreamingHTTP10: a streamed response of unknown length to an
+// HTTP/1.0 client is delimited by closing the connection.
+func TestConn_StreamingHTTP10(t *testing.T) {
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "data: two\n\n")
+	})
+	w, _ := startProxy(t, up, nil)
+	c := w.dial(t)
+	c.send("GET /events HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	resp := c.read("GET")
+	requireStatus(t, resp, 200)
+	if string(resp.body) != "data: one\n\ndata: two\n\n" || resp.TransferEncoding != nil {
+		t.Errorf("body %q, Transfer-Encoding %v", resp.body, resp.TransferEncoding)
+	}
+}
+
+// TestConn_SendTimeout: a client that stops reading a large response is
+// disconnected once send_timeout passes without progress.
+func TestConn_SendTimeout(t *testing.T) {
+	const size = 64 << 20
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(make([]byte, size))
+	})
+	w, _ := startProxy(t, up, func(c *config.Config) {
+		c.Limits.SendTimeout = config.Duration(300 * time.Millisecond)
+		c.Limits.ProxyBufferSize = 1 << 20
+	})
+	c := w.dial(t)
+	c.c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	c.send(get("/big"))
+	time.Sleep(2 * time.Second) // read nothing: Wedge's writes stall
+	n, err := io.Copy(io.Discard, c.br)
+	if n >= size {
+		t.Fatalf("the whole response arrived (%d bytes, %v): the stalled client was never cut off", n, err)
+	}
+}

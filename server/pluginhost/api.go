@@ -189,7 +189,10 @@ type LocalResponse struct {
 // Body is a buffered message body as the proxy holds it: in memory, or
 // spilled to an unlinked temporary file. Plugins read it by range with
 // proxy_get_buffer_bytes and edit it with proxy_set_buffer_bytes.
-// The host calls it only from the goroutine running the phase.
+// The host calls it only while the phase it was given to runs, and never
+// concurrently, though not always from the phase's goroutine (a plugin
+// may edit it from proxy_on_http_call_response while it holds the stream
+// paused).
 type Body interface {
 	// Len returns the body's length in bytes.
 	Len() int64

@@ -367,14 +367,23 @@ func (p *plugin) removeVM(v *vm) {
 	p.cond.Broadcast()
 }
 
-// vmAt returns the live VM in slot, or nil.
+// vmAt returns the live VM in slot, or else any live VM of the pool (each
+// ran the same start-up, so each registered the same queues), or nil.
 func (p *plugin) vmAt(slot int) *vm {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || slot >= len(p.slots) {
+	if p.closed {
 		return nil
 	}
-	return p.slots[slot]
+	if slot < len(p.slots) && p.slots[slot] != nil {
+		return p.slots[slot]
+	}
+	for _, v := range p.slots {
+		if v != nil && !v.deadFlag.Load() {
+			return v
+		}
+	}
+	return nil
 }
 
 // shutdown stops every VM of the pool.

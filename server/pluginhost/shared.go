@@ -70,7 +70,7 @@ func (d *sharedData) set(key, val []byte, cas uint32) abi.Status {
 
 // queueOwner is the VM slot of the plugin that registered a queue: it gets
 // proxy_on_queue_ready when an item arrives, in whichever VM holds the
-// slot then.
+// slot then (or another VM of the plugin while the slot is empty).
 type queueOwner struct {
 	p    *plugin
 	slot int

@@ -81,6 +81,10 @@ func TestStream_Phases(t *testing.T) {
 	if r.upstream != "api" {
 		t.Errorf("wedge.upstream = %q, want api", r.upstream)
 	}
+	r = runRequest(t, c, "/close", "")
+	if !errors.Is(r.reqOut.Err, ErrStreamClosed) {
+		t.Errorf("proxy_close_stream: %v, want ErrStreamClosed", r.reqOut.Err)
+	}
 	r = runRequest(t, c, "/badptr", "")
 	if r.reqOut.Err != nil || r.req.Header.Get("x-badptr") != "ok" {
 		t.Errorf("a bad pointer: %v, header %v", r.reqOut.Err, r.req.Header)

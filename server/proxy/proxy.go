@@ -26,6 +26,7 @@ import (
 	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/internal/message"
 	"github.com/wedgeproxy/wedge/server/internal/spool"
+	"github.com/wedgeproxy/wedge/server/pluginhost"
 	"github.com/wedgeproxy/wedge/server/static"
 	"github.com/wedgeproxy/wedge/server/upstream"
 )
@@ -38,6 +39,9 @@ type Options struct {
 	AccessLog *slog.Logger
 	// Metrics receives the request counters. Nil turns them off.
 	Metrics *Metrics
+	// Plugins is the process's plugin host, on which the configured chain
+	// is loaded. Nil: a configuration with plugins is refused.
+	Plugins *pluginhost.Host
 }
 
 // Handler runs the pipeline for one configuration. A reload builds a new
@@ -47,6 +51,8 @@ type Handler struct {
 	limits     config.Limits
 	pools      map[string]*upstream.Pool
 	defPool    *upstream.Pool
+	defName    string
+	chain      *pluginhost.Chain // nil without plugins
 	static     *static.Table
 	trusted    trustedSet
 	serverName string
@@ -107,7 +113,19 @@ func New(cfg *config.Config, opt Options) (*Handler, error) {
 			def = name
 		}
 	}
-	h.defPool = h.pools[def]
+	h.defPool, h.defName = h.pools[def], def
+	if len(cfg.Plugins) > 0 {
+		if opt.Plugins == nil {
+			h.closePools()
+			return nil, errors.New("loading plugins: no plugin host")
+		}
+		chain, err := loadChain(context.Background(), opt.Plugins, cfg.Plugins)
+		if err != nil {
+			h.closePools()
+			return nil, err
+		}
+		h.chain = chain
+	}
 	return h, nil
 }
 
@@ -142,7 +160,14 @@ func (h *Handler) Close(ctx context.Context) error {
 	return err
 }
 
+// closePools closes what the handler owns: its upstream pools, static
+// mounts and plugin chain.
 func (h *Handler) closePools() {
+	if h.chain != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		h.chain.Close(ctx)
+		cancel()
+	}
 	for _, p := range h.pools {
 		p.Close()
 	}
@@ -162,11 +187,12 @@ type exchangeState struct {
 	status int
 	// times for the access log
 	bodyDone, upstreamStart, upstreamDone, writeDone time.Time
-	upstreamAddr                                   string
-	upstreamStatus                                 int
-	errMsg                                         string
-	reqBytes                                       int64
-	streamOK                                       bool
+	upstreamAddr                                     string
+	upstreamStatus                                   int
+	errMsg                                           string
+	reqBytes                                         int64
+	streamOK                                         bool
+	plugins                                          *pluginhost.Stream // nil without plugins
 }
 
 var statePool = sync.Pool{New: func() any { return new(exchangeState) }}
@@ -213,6 +239,9 @@ func (h *Handler) TryServe(ex *Exchange) bool {
 
 // release logs and counts a finished exchange and pools its state.
 func (h *Handler) release(st *exchangeState) {
+	if st.plugins != nil {
+		st.plugins.Finish(context.Background()) // proxy_on_log, proxy_on_done, proxy_on_delete
+	}
 	st.finish()
 	st.body.Close()
 	st.rbody.Close()
@@ -225,23 +254,30 @@ func (h *Handler) release(st *exchangeState) {
 func (st *exchangeState) serve() {
 	h, ex := st.h, st.ex
 	req := &ex.Req
-	if m, ok := h.static.Match(req.Path()); ok {
+	if h.chain != nil && !st.startPlugins() {
+		return
+	}
+	if m, ok := h.static.Match(req.Path()); ok && (st.plugins == nil || st.plugins.Upstream() == h.defName) {
 		st.serveStatic(m, req)
 		return
 	}
-	if h.defPool == nil {
+	pool, ok := st.route()
+	if !ok {
+		return
+	}
+	if pool == nil {
 		st.fail(502, "no upstream configured")
 		return
 	}
 	if isUpgrade(req) {
-		st.serveUpgrade(h.defPool)
+		st.serveUpgrade(pool)
 		return
 	}
-	if !st.readBody() {
+	if !st.readBody() || !st.requestBodyPhase() {
 		return
 	}
 	st.forwardRequest()
-	st.roundTrip(h.defPool)
+	st.roundTrip(pool)
 }
 
 // readBody buffers the whole request body: memory up to

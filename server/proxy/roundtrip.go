@@ -58,6 +58,9 @@ func (st *exchangeState) roundTrip(pool *upstream.Pool) {
 			break
 		}
 		st.upstreamAddr = uc.Server.Addr()
+		if st.plugins != nil {
+			st.plugins.SetUpstreamAddress(st.upstreamAddr)
+		}
 		retry, err := st.exchange(uc, req)
 		if err == nil {
 			return
@@ -130,15 +133,15 @@ func (st *exchangeState) exchange(uc *upstream.Conn, req *message.Request) (retr
 	prepareResponse(resp, st.h.serverName)
 	if streaming {
 		st.upstreamDone = time.Now()
+		if st.plugins != nil && !st.pluginOutcome(st.plugins.OnResponseHeaders(context.Background(), resp), false) {
+			uc.Release(false)
+			return false, nil
+		}
 		st.stream(resp, body, nil)
 		uc.Release(reusable && st.streamOK)
 		return false, nil
 	}
-	st.rbody.Reset(spool.Options{
-		MemLimit: int64(lim.ProxyBufferSize),
-		MaxFile:  int64(lim.ProxyMaxTempFileSize),
-		Dir:      lim.TempPath,
-	})
+	st.rbody.Reset(st.h.respSpoolOptions())
 	if body != nil {
 		if _, err := st.rbody.ReadFrom(body); err != nil {
 			if errors.Is(err, spool.ErrTooLarge) {
@@ -159,6 +162,9 @@ func (st *exchangeState) exchange(uc *upstream.Conn, req *message.Request) (retr
 	uc.Release(reusable)
 	st.upstreamDone = time.Now()
 	st.status = resp.Status
+	if !st.responsePhases(resp) {
+		return false, nil
+	}
 	st.secs = st.rbody.Sections(st.secs[:0])
 	st.writeResponse(resp, st.secs)
 	return false, nil

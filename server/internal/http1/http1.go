@@ -20,10 +20,14 @@
 //
 // # Allocations
 //
-// A head is read into a pooled scratch buffer and converted to a string
-// once; the method, target, field names and values are substrings of that
-// one string, so a parsed head costs one allocation (plus the growth of
-// the caller's Header slice, which it reuses across requests).
+// A head is converted to a string once; the method, target, field names
+// and values are substrings of that one string, so a parsed head costs one
+// allocation (plus the growth of the caller's Header slice, which it
+// reuses across requests). A head that is already whole in the
+// bufio.Reader's buffer is parsed there (the fast path); one that arrives
+// in pieces or outgrows the buffer is first copied line by line into a
+// pooled scratch buffer. Size the bufio.Reader to hold a typical head
+// (4 KiB does for most browsers; 8-16 KiB for large cookies).
 package http1
 
 import (

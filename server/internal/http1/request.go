@@ -50,6 +50,17 @@ var (
 //     (ErrConnectNotSupported, ErrUnsupportedTransferCoding), 505
 //     (ErrVersionNotSupported), 400 for the rest.
 //
+// Rules, each refused with 400 unless said otherwise: single SPs in the
+// request line; a token method; HTTP/1.0 or HTTP/1.1 (another well-formed
+// version is 505); an origin-form, absolute-form (http or https, no
+// userinfo) or, for OPTIONS, asterisk-form target of visible ASCII without
+// "#"; CONNECT is 501; lines end in CRLF or LF, never a bare CR; no CTL
+// but HTAB in values; token field names with no whitespace before the
+// colon; no obs-fold; exactly one valid Host in HTTP/1.1, at most one in
+// HTTP/1.0; at most one Content-Length, 1*DIGIT, no list, at most 2^63-1;
+// Transfer-Encoding only in HTTP/1.1, never with Content-Length, chunked
+// exactly once and last (other codings before it are 501).
+//
 // On error req's fields are unspecified.
 func ReadRequest(br *bufio.Reader, lim HeadLimits, req *message.Request) (Framing, error) {
 	var h head

@@ -1,0 +1,314 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/wedgeproxy/wedge/server/config"
+	"github.com/wedgeproxy/wedge/server/internal/http1"
+	"github.com/wedgeproxy/wedge/server/internal/message"
+	"github.com/wedgeproxy/wedge/server/internal/pace"
+	"github.com/wedgeproxy/wedge/server/internal/spool"
+	"github.com/wedgeproxy/wedge/server/pluginhost"
+	"github.com/wedgeproxy/wedge/server/upstream"
+)
+
+// loadChain compiles the configured plugins into a chain on host. Every
+// module is checked and one VM of each started before anything listens, so
+// a broken plugin fails start-up (or the reload) with its name.
+func loadChain(ctx context.Context, host *pluginhost.Host, plugins []config.Plugin) (*pluginhost.Chain, error) {
+	specs := make([]pluginhost.PluginSpec, len(plugins))
+	for i, p := range plugins {
+		wasm, err := os.ReadFile(p.Path)
+		if err != nil {
+			return nil, fmt.Errorf("loading plugin %q: %w", p.Name, err)
+		}
+		specs[i] = pluginhost.PluginSpec{
+			Name:             p.Name,
+			Wasm:             wasm,
+			Configuration:    p.Config,
+			VMConfiguration:  p.VMConfig,
+			RootID:           p.RootID,
+			VMID:             p.VMID,
+			PoolSize:         p.PoolSize,
+			CallbackTimeout:  p.CallbackTimeout.Std(),
+			PauseTimeout:     p.PauseTimeout.Std(),
+			MemoryLimitBytes: int64(p.MemoryLimit),
+			FailOpen:         p.FailOpen,
+		}
+	}
+	return host.NewChain(ctx, specs)
+}
+
+var requestSeq atomic.Uint64
+
+// requestID returns the request's id: its X-Request-Id when the client
+// sent one, else a fresh one unique within this process.
+func requestID(req *message.Request) string {
+	if v := req.Header.Get("X-Request-Id"); v != "" {
+		return v
+	}
+	var b [20]byte
+	return string(strconv.AppendUint(b[:0], requestSeq.Add(1), 36))
+}
+
+func tlsVersionName(cs *tls.ConnectionState) string {
+	if cs == nil {
+		return ""
+	}
+	switch cs.Version {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return ""
+}
+
+// startPlugins opens the request's plugin stream and runs
+// proxy_on_request_headers. It reports false when the exchange is already
+// answered (a local response, or a failed plugin).
+func (st *exchangeState) startPlugins() bool {
+	h, ex := st.h, st.ex
+	info := &pluginhost.StreamInfo{
+		ID:              requestID(&ex.Req),
+		Source:          ex.Remote,
+		Destination:     ex.Local,
+		DefaultUpstream: h.defName,
+		Start:           ex.Start,
+		TLSVersion:      tlsVersionName(ex.TLS),
+	}
+	if ex.TLS != nil {
+		info.SNI = ex.TLS.ServerName
+	}
+	st.plugins = h.chain.NewStream(info)
+	return st.pluginOutcome(st.plugins.OnRequestHeaders(context.Background(), &ex.Req), true)
+}
+
+// pluginOutcome acts on a phase's outcome. It reports true when the
+// exchange goes on, false when it was answered here: a local response
+// (which, from a request phase, still runs the response phases of the
+// plugins before the one that answered), or a failure (500).
+func (st *exchangeState) pluginOutcome(out pluginhost.Outcome, requestPhase bool) bool {
+	switch {
+	case out.Err != nil:
+		if errors.Is(out.Err, pluginhost.ErrStreamClosed) {
+			st.ex.CloseAfter = true
+			st.status = 499
+			st.errMsg = "plugin closed the stream"
+			return false
+		}
+		st.ex.CloseAfter = st.ex.CloseAfter || requestPhase && st.ex.Body != nil
+		st.fail(500, "plugin: "+out.Err.Error())
+		return false
+	case out.Local != nil:
+		st.sendLocal(out.Local, requestPhase)
+		return false
+	}
+	return true
+}
+
+// sendLocal answers with a plugin's local response.
+func (st *exchangeState) sendLocal(lr *pluginhost.LocalResponse, runResponsePhases bool) {
+	if st.ex.Body != nil && st.bodyDone.IsZero() {
+		st.ex.CloseAfter = true // the request body is left unread
+	}
+	resp := &st.resp
+	*resp = message.Response{Status: lr.Status, Proto: "HTTP/1.1", Header: lr.Header, ContentLength: int64(len(lr.Body))}
+	if !resp.Header.Has("Date") {
+		resp.Header.Add("Date", httpDate())
+	}
+	st.errMsg = lr.Details
+	st.rbody.Reset(st.h.respSpoolOptions())
+	if len(lr.Body) > 0 {
+		st.rbody.Write(lr.Body)
+	}
+	if runResponsePhases {
+		if !st.responsePhases(resp) {
+			return
+		}
+	}
+	st.secs = st.rbody.Sections(st.secs[:0])
+	st.writeResponse(resp, st.secs)
+}
+
+// requestBodyPhase runs proxy_on_request_body on the buffered body.
+func (st *exchangeState) requestBodyPhase() bool {
+	if st.plugins == nil || !st.h.chain.WantsRequestBody() {
+		return true
+	}
+	return st.pluginOutcome(st.plugins.OnRequestBody(context.Background(), &st.ex.Req, &st.body), true)
+}
+
+// responsePhases runs proxy_on_response_headers and, when a plugin wants
+// it, proxy_on_response_body on the buffered response in st.rbody. It
+// reports false when the exchange was answered otherwise (a local
+// response replaced the upstream's, or a plugin failed).
+func (st *exchangeState) responsePhases(resp *message.Response) bool {
+	if st.plugins == nil {
+		return true
+	}
+	if !st.pluginOutcome(st.plugins.OnResponseHeaders(context.Background(), resp), false) {
+		return false
+	}
+	if st.h.chain.WantsResponseBody() && http1.BodyAllowed(resp.Status, st.ex.Req.Method) {
+		if !st.pluginOutcome(st.plugins.OnResponseBody(context.Background(), resp, &st.rbody), false) {
+			return false
+		}
+	}
+	return true
+}
+
+// route applies what the request phase decided: wedge.static serves from
+// the static mount with that prefix, wedge.upstream picks the pool.
+func (st *exchangeState) route() (*upstream.Pool, bool) {
+	h := st.h
+	if st.plugins == nil {
+		return h.defPool, true
+	}
+	if prefix := st.plugins.StaticMount(); prefix != "" {
+		m, ok := h.static.MatchInternal(prefix)
+		if !ok || m.Prefix() != prefix && m.Prefix() != prefix+"/" {
+			st.fail(500, fmt.Sprintf("plugin chose static mount %q, which is not configured", prefix))
+			return nil, false
+		}
+		st.serveStatic(m, &st.ex.Req)
+		return nil, false
+	}
+	name := st.plugins.Upstream()
+	if name == "" || name == h.defName {
+		return h.defPool, true
+	}
+	p, ok := h.pools[name]
+	if !ok {
+		st.fail(500, fmt.Sprintf("plugin chose upstream %q, which is not configured", name))
+		return nil, false
+	}
+	return p, true
+}
+
+// Dispatch sends a plugin's proxy_http_call to the pool named upstream and
+// returns the whole response (at most 16 MiB). It implements
+// pluginhost.HTTPDispatcher.
+func (h *Handler) Dispatch(ctx context.Context, pool string, req *message.Request, body []byte, timeout time.Duration) (*message.Response, []byte, error) {
+	p, ok := h.pools[pool]
+	if !ok {
+		return nil, nil, fmt.Errorf("dispatching http call: no upstream named %q", pool)
+	}
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	var triedArr [8]*upstream.Server
+	tried := triedArr[:0]
+	for attempt := 0; attempt <= p.Tries(); attempt++ {
+		uc, err := p.Acquire(ctx, tried)
+		if err != nil {
+			var de *upstream.DialError
+			if errors.As(err, &de) {
+				tried = append(tried, de.Server)
+				continue
+			}
+			return nil, nil, fmt.Errorf("dispatching http call to %q: %w", pool, err)
+		}
+		resp, rb, err := fetch(uc, req, body, deadline)
+		if err != nil {
+			uc.Fail(err)
+			return nil, nil, fmt.Errorf("dispatching http call to %q: %w", pool, err)
+		}
+		return resp, rb, nil
+	}
+	return nil, nil, fmt.Errorf("dispatching http call to %q: %w", pool, upstream.ErrNoServer)
+}
+
+// HasUpstream reports whether a pool is configured, so proxy_http_call can
+// refuse an unknown one at once.
+func (h *Handler) HasUpstream(name string) bool { _, ok := h.pools[name]; return ok }
+
+const maxDispatchBody = 16 << 20
+
+// fetch runs one whole exchange on uc for a dispatched call.
+func fetch(uc *upstream.Conn, req *message.Request, body []byte, deadline time.Time) (*message.Response, []byte, error) {
+	out := *req
+	out.Header = out.Header.Clone()
+	out.Header.Del("Content-Length")
+	out.Header.Del("Transfer-Encoding")
+	if len(body) > 0 || methodHasBody(out.Method) {
+		out.Header.Add("Content-Length", strconv.Itoa(len(body)))
+	}
+	if out.Proto == "" {
+		out.Proto = "HTTP/1.1"
+	}
+	head := http1.AppendRequestHead(nil, &out)
+	uc.Conn.SetDeadline(deadline)
+	var w pace.Writer
+	w.Reset(uc.Conn, 0, 0)
+	if _, err := w.WriteSections(head, []message.Section{{Data: body}}); err != nil {
+		return nil, nil, err
+	}
+	resp := new(message.Response)
+	var framing http1.Framing
+	var err error
+	for {
+		framing, err = http1.ReadResponse(uc.Reader, upstreamHeadLimits, out.Method, resp)
+		if err != nil {
+			return nil, nil, err
+		}
+		if resp.Status >= 200 {
+			break
+		}
+	}
+	var rb []byte
+	switch framing {
+	case http1.Length:
+		if resp.ContentLength > maxDispatchBody {
+			return nil, nil, errors.New("response body over 16 MiB")
+		}
+		rb = make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(uc.Reader, rb); err != nil {
+			return nil, nil, err
+		}
+	case http1.Chunked, http1.UntilClose:
+		var cr http1.ChunkedReader
+		src := io.Reader(uc.Reader)
+		if framing == http1.Chunked {
+			cr.Reset(uc.Reader, 64<<10)
+			src = &cr
+		}
+		rb, err = io.ReadAll(io.LimitReader(src, maxDispatchBody+1))
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(rb) > maxDispatchBody {
+			return nil, nil, errors.New("response body over 16 MiB")
+		}
+	}
+	removeHopByHop(&resp.Header, false)
+	uc.Conn.SetDeadline(time.Time{})
+	uc.Release(framing != http1.UntilClose && http1.KeepAlive(resp.Proto, resp.Header))
+	return resp, rb, nil
+}
+
+
+// respSpoolOptions bounds a response body buffer (proxy_buffer_size, then
+// a temp file up to proxy_max_temp_file_size).
+func (h *Handler) respSpoolOptions() spool.Options {
+	return spool.Options{
+		MemLimit: int64(h.limits.ProxyBufferSize),
+		MaxFile:  int64(h.limits.ProxyMaxTempFileSize),
+		Dir:      h.limits.TempPath,
+	}
+}
