@@ -25,8 +25,8 @@ import (
 
 	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/internal/message"
-	"github.com/wedgeproxy/wedge/server/pluginhost"
 	"github.com/wedgeproxy/wedge/server/listen"
+	"github.com/wedgeproxy/wedge/server/pluginhost"
 	"github.com/wedgeproxy/wedge/server/proxy"
 )
 

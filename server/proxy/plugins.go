@@ -302,7 +302,6 @@ func fetch(uc *upstream.Conn, req *message.Request, body []byte, deadline time.T
 	return resp, rb, nil
 }
 
-
 // respSpoolOptions bounds a response body buffer (proxy_buffer_size, then
 // a temp file up to proxy_max_temp_file_size).
 func (h *Handler) respSpoolOptions() spool.Options {
