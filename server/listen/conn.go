@@ -44,6 +44,7 @@ type conn struct {
 	local  netip.AddrPort
 	state  atomic.Int32
 	br     *bufio.Reader
+	linger bool                        // the client may still be sending: close with lingerClose
 	h2base atomic.Pointer[http.Server] // set while the connection speaks HTTP/2
 
 	ex   proxy.Exchange
@@ -65,7 +66,11 @@ func (c *conn) serve() {
 	c.br.Reset(c.nc)
 	hijacked := c.loop()
 	if !hijacked {
-		c.nc.Close()
+		if c.linger {
+			lingerClose(c.nc)
+		} else {
+			c.nc.Close()
+		}
 	}
 	c.br.Reset(nil)
 	readerPool.Put(c.br)
@@ -127,6 +132,7 @@ func (c *conn) loop() (hijacked bool) {
 			return true
 		}
 		if ex.CloseAfter || !c.w.keepAlive || c.w.failed || !c.body.finished() {
+			c.linger = !c.body.finished() && !c.w.failed
 			return false
 		}
 	}
@@ -168,8 +174,10 @@ func (c *conn) refuse(err error, start time.Time) {
 	}}
 	head := http1.AppendResponseHead(nil, resp.Status, "", resp.Header)
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	c.nc.Write(append(head, body...))
-	c.srv.refusedRequest(status, c, start)
+	if _, err := c.nc.Write(append(head, body...)); err == nil {
+		c.linger = true // the rest of the request may still be coming
+	}
+	c.srv.current.Load().h.Refused(c.remote, status, start, err.Error())
 }
 
 func isTimeout(err error) bool {
@@ -407,3 +415,41 @@ func peekAll(br *bufio.Reader) []byte {
 }
 
 func (w *h1Writer) BytesWritten() int64 { return w.written }
+
+// Lingering close, nginx's lingering_time and lingering_timeout: after a
+// response to a request whose body (or rest) was not read, the write side
+// is shut down and what the client still sends is read and dropped for a
+// while, so the client reads the response instead of a reset (a close
+// with unread data makes the kernel send RST, which can destroy the
+// response in flight).
+const (
+	lingeringTime    = 30 * time.Second
+	lingeringTimeout = 5 * time.Second
+)
+
+func lingerClose(nc net.Conn) {
+	defer nc.Close()
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	bp := discardPool.Get().(*[]byte)
+	defer discardPool.Put(bp)
+	end := time.Now().Add(lingeringTime)
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		d := now.Add(lingeringTimeout)
+		if d.After(end) {
+			d = end
+		}
+		nc.SetReadDeadline(d)
+		if _, err := nc.Read(*bp); err != nil {
+			return
+		}
+	}
+}
+
+var discardPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}

@@ -280,10 +280,3 @@ func (s *Server) wakeIdleLocked() {
 
 // ShuttingDown reports whether Shutdown has begun.
 func (s *Server) ShuttingDown() bool { return s.shutting.Load() }
-
-// refusedRequest logs a request refused before it reached the pipeline as
-// an access-log-like error line.
-func (s *Server) refusedRequest(status int, c *conn, start time.Time) {
-	_ = start
-	_ = status
-}

@@ -40,15 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) observe(st *exchangeState, end time.Time) {
-	code := st.status
-	if code >= 100 && code < len(m.byCode) {
-		ref := m.byCode[code].Load()
-		if ref == nil {
-			ref = &counterRef{m.requests.WithLabelValues(strconv.Itoa(code))}
-			m.byCode[code].Store(ref) // racing stores hold the same child
-		}
-		ref.c.Inc()
-	}
+	m.count(st.status)
 	m.duration.Observe(end.Sub(st.ex.Start).Seconds())
 	if !st.upstreamDone.IsZero() && !st.upstreamStart.IsZero() {
 		m.upstream.Observe(st.upstreamDone.Sub(st.upstreamStart).Seconds())
@@ -56,3 +48,16 @@ func (m *Metrics) observe(st *exchangeState, end time.Time) {
 }
 
 type counterRef struct{ c prometheus.Counter }
+
+// count adds one to the counter of status code.
+func (m *Metrics) count(code int) {
+	if code < 100 || code >= len(m.byCode) {
+		return
+	}
+	ref := m.byCode[code].Load()
+	if ref == nil {
+		ref = &counterRef{m.requests.WithLabelValues(strconv.Itoa(code))}
+		m.byCode[code].Store(ref) // racing stores hold the same child
+	}
+	ref.c.Inc()
+}

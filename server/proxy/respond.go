@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -200,3 +202,23 @@ type cachedDate struct {
 var dateCache atomic.Pointer[cachedDate]
 
 var _ = errors.New
+
+// Refused records a request that a listener refused before it reached the
+// pipeline (a malformed or oversized head, a head that did not arrive within
+// client_header_timeout): one access-log line and the status counter, as
+// for any other request.
+func (h *Handler) Refused(remote netip.AddrPort, status int, start time.Time, reason string) {
+	now := time.Now()
+	if h.metrics != nil {
+		h.metrics.count(status)
+		h.metrics.duration.Observe(now.Sub(start).Seconds())
+	}
+	if h.access == nil {
+		return
+	}
+	h.access.LogAttrs(context.Background(), slog.LevelInfo, "access",
+		slog.String("remote", remote.Addr().String()),
+		slog.Int("status", status),
+		slog.Float64("total_s", now.Sub(start).Seconds()),
+		slog.String("error", reason))
+}
