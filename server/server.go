@@ -71,6 +71,9 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 	s.metrics = proxy.NewMetrics(s.reg)
 	h, err := s.newHandler(cfg)
 	if err != nil {
+		if s.plugins != nil {
+			s.plugins.Close(context.Background())
+		}
 		s.closeLogs()
 		return nil, err
 	}

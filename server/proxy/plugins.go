@@ -47,17 +47,10 @@ func loadChain(ctx context.Context, host *pluginhost.Host, plugins []config.Plug
 	return host.NewChain(ctx, specs)
 }
 
+// requestSeq numbers requests for the plugins' request id (request.id,
+// logs) when the client sent no X-Request-Id; the plugin host formats the
+// number only when something reads it.
 var requestSeq atomic.Uint64
-
-// requestID returns the request's id: its X-Request-Id when the client
-// sent one, else a fresh one unique within this process.
-func requestID(req *message.Request) string {
-	if v := req.Header.Get("X-Request-Id"); v != "" {
-		return v
-	}
-	var b [20]byte
-	return string(strconv.AppendUint(b[:0], requestSeq.Add(1), 36))
-}
 
 func tlsVersionName(cs *tls.ConnectionState) string {
 	if cs == nil {
@@ -82,7 +75,8 @@ func tlsVersionName(cs *tls.ConnectionState) string {
 func (st *exchangeState) startPlugins() bool {
 	h, ex := st.h, st.ex
 	info := &pluginhost.StreamInfo{
-		ID:              requestID(&ex.Req),
+		ID:              ex.Req.Header.Get("X-Request-Id"),
+		Seq:             requestSeq.Add(1),
 		Source:          ex.Remote,
 		Destination:     ex.Local,
 		DefaultUpstream: h.defName,
@@ -170,32 +164,54 @@ func (st *exchangeState) responsePhases(resp *message.Response) bool {
 	return true
 }
 
-// route applies what the request phase decided: wedge.static serves from
-// the static mount with that prefix, wedge.upstream picks the pool.
+// serveStaticIfChosen serves the request from a static mount when a
+// plugin chose one with wedge.static (a mount prefix, internal mounts
+// included), or when no plugin chose a pool other than the default and the
+// path falls under a public mount. It reports whether it answered.
+func (st *exchangeState) serveStaticIfChosen() bool {
+	h, req := st.h, &st.ex.Req
+	if st.plugins != nil {
+		if prefix := st.plugins.StaticMount(); prefix != "" {
+			m, ok := h.static.MatchInternal(prefix)
+			if !ok || m.Prefix() != prefix && m.Prefix() != prefix+"/" {
+				st.fail(500, fmt.Sprintf("plugin chose static mount %q, which is not configured", prefix))
+				return true
+			}
+			st.serveStatic(m, req)
+			return true
+		}
+		if up := st.plugins.Upstream(); up != "" && up != h.defName {
+			return false
+		}
+	}
+	if m, ok := h.static.Match(req.Path()); ok {
+		st.serveStatic(m, req)
+		return true
+	}
+	return false
+}
+
+// route returns the pool the request goes to: the one a plugin named in
+// wedge.upstream, else the default. It answers (and reports false) when
+// there is none.
 func (st *exchangeState) route() (*upstream.Pool, bool) {
 	h := st.h
-	if st.plugins == nil {
-		return h.defPool, true
-	}
-	if prefix := st.plugins.StaticMount(); prefix != "" {
-		m, ok := h.static.MatchInternal(prefix)
-		if !ok || m.Prefix() != prefix && m.Prefix() != prefix+"/" {
-			st.fail(500, fmt.Sprintf("plugin chose static mount %q, which is not configured", prefix))
-			return nil, false
+	pool := h.defPool
+	if st.plugins != nil {
+		if name := st.plugins.Upstream(); name != "" && name != h.defName {
+			p, ok := h.pools[name]
+			if !ok {
+				st.fail(500, fmt.Sprintf("plugin chose upstream %q, which is not configured", name))
+				return nil, false
+			}
+			pool = p
 		}
-		st.serveStatic(m, &st.ex.Req)
+	}
+	if pool == nil {
+		st.fail(502, "no upstream configured")
 		return nil, false
 	}
-	name := st.plugins.Upstream()
-	if name == "" || name == h.defName {
-		return h.defPool, true
-	}
-	p, ok := h.pools[name]
-	if !ok {
-		st.fail(500, fmt.Sprintf("plugin chose upstream %q, which is not configured", name))
-		return nil, false
-	}
-	return p, true
+	return pool, true
 }
 
 // Dispatch sends a plugin's proxy_http_call to the pool named upstream and

@@ -257,23 +257,21 @@ func (st *exchangeState) serve() {
 	if h.chain != nil && !st.startPlugins() {
 		return
 	}
-	if m, ok := h.static.Match(req.Path()); ok && (st.plugins == nil || st.plugins.Upstream() == h.defName) {
-		st.serveStatic(m, req)
-		return
-	}
-	pool, ok := st.route()
-	if !ok {
-		return
-	}
-	if pool == nil {
-		st.fail(502, "no upstream configured")
+	if st.serveStaticIfChosen() {
 		return
 	}
 	if isUpgrade(req) {
-		st.serveUpgrade(pool)
+		if pool, ok := st.route(); ok {
+			st.serveUpgrade(pool)
+		}
 		return
 	}
 	if !st.readBody() || !st.requestBodyPhase() {
+		return
+	}
+	// wedge.upstream is read after the body phase, so a plugin may route on the body.
+	pool, ok := st.route()
+	if !ok {
 		return
 	}
 	st.forwardRequest()
