@@ -12,6 +12,13 @@
 //   - TestLimits: every limit and timeout answers its documented status,
 //     logs it, never lets an ambiguous request through, and the server goes
 //     on serving.
+//   - TestGoPlugin_*: filters written with proxy-wasm-go-sdk
+//     (testdata/goplugins, built by the tests; `task plugins:test`) behave
+//     as the SDK documents, in front of Go upstreams: header and body
+//     rewrites, local responses, properties, shared data and queues across
+//     VMs, metrics on /metrics, ticks, proxy_http_call, configuration and
+//     reload, wedge.upstream routing, chains. They need no Gunicorn; they
+//     skip when proxy-wasm-go-sdk cannot be downloaded.
 //
 // They skip when gunicorn is not installed (apt-get install gunicorn
 // python3-flask) and fail instead under WEDGE_REQUIRE_ALL=1; the long ones
