@@ -90,9 +90,10 @@ type HTTPDispatcher interface {
 // ForeignFunction is a host function guests call with
 // proxy_call_foreign_function (spec "Foreign function interface"). s is
 // the stream of the calling context, or nil when the plugin (root) context
-// calls. args is a view of guest memory, valid only during the call. The
-// result is copied into the guest. A non-nil error answers INTERNAL_FAILURE.
-// It runs while the VM is held and must not block.
+// calls; it must not be kept after the call (Streams are recycled). args
+// is a view of guest memory, valid only during the call. The result is
+// copied into the guest. A non-nil error answers INTERNAL_FAILURE. It runs
+// while the VM is held and must not block.
 type ForeignFunction func(s *Stream, args []byte) ([]byte, error)
 
 // PluginSpec describes one plugin of a chain.
@@ -119,10 +120,9 @@ type PluginSpec struct {
 	// pinned to one of them for its life. Default: GOMAXPROCS.
 	PoolSize int
 	// CallbackTimeout bounds one callback; a guest still running then is
-	// stopped (wazero WithCloseOnContextDone) and its VM replaced.
-	// Start-up callbacks (_initialize, proxy_on_vm_start,
-	// proxy_on_configure) get ten times as long, at least 5s.
-	// Default: 1s.
+	// stopped, at most 20ms later, and its VM replaced. Start-up callbacks
+	// (_initialize, proxy_on_vm_start, proxy_on_configure) get ten times as
+	// long, at least 5s. Default: 1s.
 	CallbackTimeout time.Duration
 	// PauseTimeout bounds how long a plugin may hold a stream paused
 	// before proxy_continue_stream. The phase's context bounds it too.
@@ -140,8 +140,13 @@ type PluginSpec struct {
 // exposed to guests as properties.
 type StreamInfo struct {
 	// ID identifies the request in logs; it is request.id when the
-	// request has no x-request-id field.
+	// request has no x-request-id field. Empty: Seq in base 36, formatted
+	// only when a log record or a plugin needs it.
 	ID string
+	// Seq is a number unique to the request within the process, the ID
+	// when ID is empty. It lets a request that nothing logs about cost no
+	// formatting.
+	Seq uint64
 	// Source is the client's address (source.address, source.port).
 	Source netip.AddrPort
 	// Destination is the local address the client reached

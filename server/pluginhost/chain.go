@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wedgeproxy/wedge/server/pluginhost/internal/abi"
+	"github.com/wedgeproxy/wedge/server/pluginhost/internal/meter"
 )
 
 // Defaults for PluginSpec's zero fields.
@@ -73,7 +74,8 @@ type plugin struct {
 	closed    bool
 }
 
-// NewChain compiles each plugin once (reusing the compilation cache),
+// NewChain instruments each plugin so that it can be stopped
+// (internal/meter), compiles it once (reusing the compilation cache),
 // checks its imports and exports, and starts one VM of each at once
 // (_initialize, proxy_on_context_create for the root context,
 // proxy_on_vm_start, proxy_on_configure), so that a broken plugin fails
@@ -155,7 +157,11 @@ func (c *Chain) load(ctx context.Context, idx int, spec PluginSpec) (*plugin, er
 		creating:     make([]bool, spec.PoolSize),
 	}
 	p.cond.L = &p.mu
-	compiled, err := c.h.rt.CompileModule(ctx, spec.Wasm)
+	wasm, err := meter.Instrument(spec.Wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: compiling: %w", ErrInvalidPlugin, err)
+	}
+	compiled, err := c.h.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: compiling: %w", ErrInvalidPlugin, err)
 	}

@@ -67,8 +67,9 @@
 // answers INVALID_MEMORY_ACCESS, as the spec says, and a broken contract
 // the host cannot answer (a failing allocator, a host call from inside the
 // allocator) traps that VM. A callback has a deadline
-// (PluginSpec.CallbackTimeout; wazero's WithCloseOnContextDone stops a
-// guest in an endless loop), a VM has a memory cap
+// (PluginSpec.CallbackTimeout: guests are instrumented at load so that the
+// host gets control back regularly, and a watchdog stops a guest in an
+// endless loop), a VM has a memory cap
 // (PluginSpec.MemoryLimitBytes), and a trap, a timeout or the cap fails the
 // request (or skips the plugin, with FailOpen) and the VM is thrown away;
 // the next request gets a fresh one.

@@ -11,6 +11,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wedgeproxy/wedge/server/pluginhost/internal/meter"
 )
 
 // wasiModule is the import module name of WASI preview 1.
@@ -35,6 +37,7 @@ type Host struct {
 	shared  sharedData
 	queues  sharedQueues
 	metrics *metricSet
+	watch   *watchdog
 
 	mu     sync.Mutex
 	chains map[*Chain]struct{}
@@ -42,11 +45,11 @@ type Host struct {
 }
 
 // New starts a Host: a wazero runtime using the optimizing compiler where
-// the platform has one (the interpreter elsewhere), with
-// WithCloseOnContextDone so that a guest in an endless loop can be stopped,
-// a compilation cache (on disk when cfg.CompilationCacheDir is set), the
-// "env" host module with every proxy-wasm v0.2.1 host call, and WASI
-// preview 1. It fails if the cache directory cannot be made, a foreign
+// the platform has one (the interpreter elsewhere), a compilation cache (on
+// disk when cfg.CompilationCacheDir is set), the "env" host module with
+// every proxy-wasm v0.2.1 host call, WASI preview 1, and the function
+// through which instrumented guests yield (so that one in an endless loop
+// can be stopped). It fails if the cache directory cannot be made, a foreign
 // function is not named wedge_*, or the metrics collector cannot be
 // registered.
 func New(ctx context.Context, cfg Config) (*Host, error) {
@@ -85,9 +88,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
+	// Not WithCloseOnContextDone: guests are instrumented (internal/meter)
+	// instead, which costs far less per call; see RATIONALE.md.
 	rc := wazero.NewRuntimeConfig().
-		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(true)
+		WithCompilationCache(h.cache)
 	h.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 
 	if err := h.instantiateHostModules(ctx); err != nil {
@@ -95,11 +99,13 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		_ = h.cache.Close(ctx)
 		return nil, fmt.Errorf("starting plugin host: %w", err)
 	}
+	h.watch = newWatchdog()
 	return h, nil
 }
 
 // instantiateHostModules registers "env" (the proxy-wasm host calls and a
-// few toolchain shims) and WASI, and records their signatures.
+// few toolchain shims), WASI and meter's yield, and records their
+// signatures.
 func (h *Host) instantiateHostModules(ctx context.Context) error {
 	b := h.rt.NewHostModuleBuilder("env")
 	for i := range hostCalls {
@@ -117,9 +123,18 @@ func (h *Host) instantiateHostModules(ctx context.Context) error {
 		return fmt.Errorf("instantiating WASI: %w", err)
 	}
 	_ = wasiMod
+	meterMod, err := h.rt.NewHostModuleBuilder(meter.ImportModule).
+		NewFunctionBuilder().
+		WithGoFunction(api.GoFunc(hYield), nil, nil).
+		Export(meter.ImportName).
+		Instantiate(ctx)
+	if err != nil {
+		return fmt.Errorf("instantiating %s: %w", meter.ImportModule, err)
+	}
 	h.imports = map[string]map[string]api.FunctionDefinition{
-		"env":      envMod.ExportedFunctionDefinitions(),
-		wasiModule: h.rt.Module(wasiModule).ExportedFunctionDefinitions(),
+		"env":              envMod.ExportedFunctionDefinitions(),
+		wasiModule:         h.rt.Module(wasiModule).ExportedFunctionDefinitions(),
+		meter.ImportModule: meterMod.ExportedFunctionDefinitions(),
 	}
 	return nil
 }
@@ -145,6 +160,7 @@ func (h *Host) Close(ctx context.Context) error {
 			first = err
 		}
 	}
+	h.watch.close()
 	if err := h.rt.Close(ctx); err != nil && first == nil {
 		first = fmt.Errorf("closing plugin host: %w", err)
 	}

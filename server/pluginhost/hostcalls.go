@@ -95,11 +95,15 @@ func init() {
 }
 
 // enter returns the VM of a host call, refusing calls made from inside
-// the guest's allocator while the host is copying into it.
+// the guest's allocator while the host is copying into it, and calls from
+// a guest whose VM was stopped.
 func enter(ctx context.Context) *vm {
 	v := vmFrom(ctx)
 	if v.inMalloc {
 		panic(errReentrant)
+	}
+	if v.killed.Load() {
+		panic(errStopped)
 	}
 	return v
 }
@@ -157,8 +161,8 @@ func hLog(ctx context.Context, _ api.Module, stack []uint64) {
 	}
 	lvl := slogLevel(level)
 	if bg := context.Background(); v.log.Enabled(bg, lvl) {
-		if sp := v.effSP; sp != nil && sp.s.info.ID != "" {
-			v.log.Log(bg, lvl, string(msg), "vm", v.slot, "request", sp.s.info.ID)
+		if sp := v.effSP; sp != nil && sp.s.requestID() != "" {
+			v.log.Log(bg, lvl, string(msg), "vm", v.slot, "request", sp.s.requestID())
 		} else {
 			v.log.Log(bg, lvl, string(msg), "vm", v.slot)
 		}

@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -139,5 +140,49 @@ func TestIsolation_OtherStreamsOnTheVM(t *testing.T) {
 	r = runRequest(t, c, "/", "")
 	if r.reqOut.Err != nil || r.respOut.Err != nil {
 		t.Errorf("a new stream failed: %+v %+v", r.reqOut, r.respOut)
+	}
+}
+
+// TestIsolation_EndlessLoopLetsGCRun checks that a guest in an endless
+// loop can be preempted by the Go scheduler: a garbage collection (which
+// stops every goroutine) completes while the guest still loops. Without
+// the instrumentation of internal/meter the collection would wait for the
+// guest forever, since the watchdog that stops it cannot run either.
+func TestIsolation_EndlessLoopLetsGCRun(t *testing.T) {
+	h := newTestHost(t, Config{})
+	spec := watSpec("filter", "filter")
+	spec.PoolSize = 1
+	// Long enough that only a collection blocked by the guest could
+	// outlast it, however loaded the machine: the test stops the guest
+	// itself once the collection is done.
+	spec.CallbackTimeout = 60 * time.Second
+	c := newTestChain(t, h, spec)
+	v := c.plugins[0].vmAt(0)
+	before := v.run.Load()
+
+	done := make(chan result)
+	go func() { done <- runRequest(t, c, "/loop", "") }()
+	// Wait until one callback has been running for a while: the looping
+	// proxy_on_request_headers, not the quick callbacks before it.
+	var running uint64
+	for {
+		r := v.run.Load()
+		if r != before && r&1 == 1 {
+			time.Sleep(50 * time.Millisecond)
+			if v.run.Load() == r {
+				running = r
+				break
+			}
+			continue
+		}
+		runtime.Gosched()
+	}
+	runtime.GC()
+	if v.run.Load() != running {
+		t.Errorf("the collection waited for the callback to end")
+	}
+	v.killNow() // as the watchdog would at the deadline
+	if r := <-done; r.reqOut.Err == nil {
+		t.Errorf("the stopped callback did not fail its request")
 	}
 }

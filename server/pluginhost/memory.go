@@ -172,8 +172,8 @@ func (l *lineLogger) flush() {
 	}
 	if lg := l.v.log; lg.Enabled(context.Background(), l.level) {
 		attrs := []any{"vm", l.v.slot}
-		if sp := l.v.effSP; sp != nil && sp.s.info.ID != "" {
-			attrs = append(attrs, "request", sp.s.info.ID)
+		if sp := l.v.effSP; sp != nil && sp.s.requestID() != "" {
+			attrs = append(attrs, "request", sp.s.requestID())
 		}
 		lg.Log(context.Background(), l.level, string(line), attrs...)
 	}

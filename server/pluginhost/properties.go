@@ -214,7 +214,7 @@ func (v *vm) getProperty(path []byte, rp, rs uint32) abi.Status {
 				return str(id)
 			}
 		}
-		return str(s.info.ID)
+		return str(s.requestID())
 	case propRequestProtocol:
 		return str(envoyProtocol(req.Proto))
 	case propRequestQuery:

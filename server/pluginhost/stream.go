@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,10 +71,15 @@ type streamPlugin struct {
 	resumed bool
 }
 
+// streamPool recycles Streams: Finish returns its Stream here, once no VM
+// holds a reference to it any more.
+var streamPool = sync.Pool{New: func() any { return new(Stream) }}
+
 // NewStream starts a request's stream. info may be nil. It never fails; on
 // a closed chain the phases answer ErrClosed.
 func (c *Chain) NewStream(info *StreamInfo) *Stream {
-	s := &Stream{c: c, localFrom: -1}
+	s := streamPool.Get().(*Stream)
+	s.c, s.localFrom = c, -1
 	if info != nil {
 		s.info = *info
 	}
@@ -81,9 +88,12 @@ func (c *Chain) NewStream(info *StreamInfo) *Stream {
 	}
 	s.upstream = s.info.DefaultUpstream
 	n := len(c.plugins)
-	if n <= len(s.inline) {
+	switch {
+	case n <= len(s.inline):
 		s.plugins = s.inline[:n]
-	} else {
+	case n <= cap(s.plugins):
+		s.plugins = s.plugins[:n]
+	default:
 		s.plugins = make([]streamPlugin, n)
 	}
 	for i := range s.plugins {
@@ -92,6 +102,35 @@ func (c *Chain) NewStream(info *StreamInfo) *Stream {
 	s.active.Store(-1)
 	s.ok = c.streamStarted()
 	return s
+}
+
+// requestID returns StreamInfo.ID, formatting it from Seq the first time.
+// It is called only by the stream's owner of the moment (see Stream).
+func (s *Stream) requestID() string {
+	if s.info.ID == "" && s.info.Seq != 0 {
+		var b [16]byte
+		s.info.ID = string(strconv.AppendUint(b[:0], s.info.Seq, 36))
+	}
+	return s.info.ID
+}
+
+// recycle clears a finished stream and pools it, keeping its buffers.
+func (s *Stream) recycle() {
+	plugins, wake, props := s.plugins, s.wake, s.props
+	if cap(plugins) <= len(s.inline) {
+		plugins = nil // the inline array
+	} else {
+		clear(plugins[:cap(plugins)])
+		plugins = plugins[:0]
+	}
+	clear(s.inline[:])
+	clear(props)
+	select {
+	case <-wake:
+	default:
+	}
+	*s = Stream{plugins: plugins, wake: wake, props: props}
+	streamPool.Put(s)
 }
 
 // Info returns the StreamInfo the stream was made with.
@@ -168,7 +207,8 @@ func (s *Stream) OnResponseBody(ctx context.Context, resp *message.Response, bod
 // plugin's context gets proxy_on_log, proxy_on_done and proxy_on_delete
 // (Envoy's order; the heads are still readable in proxy_on_log), and the
 // pinned VMs are released. A failure here is logged only. The Stream must
-// not be used afterwards.
+// not be used afterwards, not even to call Finish again: it is recycled
+// for another request.
 func (s *Stream) Finish(ctx context.Context) {
 	if s.finished {
 		return
@@ -204,6 +244,7 @@ func (s *Stream) Finish(ctx context.Context) {
 	if s.ok {
 		s.c.streamDone()
 	}
+	s.recycle()
 }
 
 // run runs one phase over the chain.
@@ -396,7 +437,7 @@ func (s *Stream) fail(sp *streamPlugin, err error) (bool, Outcome) {
 	sp.failed = true
 	p := s.c.plugins[sp.idx]
 	if p.spec.FailOpen {
-		p.log.Warn("plugin failed; skipping it for this request (fail_open)", "request", s.info.ID, "error", err)
+		p.log.Warn("plugin failed; skipping it for this request (fail_open)", "request", s.requestID(), "error", err)
 		return false, Outcome{}
 	}
 	return true, Outcome{Err: fmt.Errorf("running plugin %q: %w", p.name, err)}

@@ -28,11 +28,6 @@ const (
 	rootDoneGrace     = time.Second
 )
 
-// monoBase anchors the monotonic clock the callback deadlines use.
-var monoBase = time.Now()
-
-func monoNow() int64 { return int64(time.Since(monoBase)) }
-
 // errReentrant is the panic (and so the trap) of a guest that makes a host
 // call from inside its own allocator while the host is copying into it.
 var errReentrant = errors.New("host call made from inside proxy_on_memory_allocate")
@@ -51,16 +46,23 @@ type vm struct {
 	fns   [abi.NumCallbacks]api.Function
 	alloc api.Function
 
-	// ctx is passed to every call into the guest. Its Done channel is
-	// kill, closed once when a deadline passes or the VM is retired, which
-	// makes wazero stop the guest (WithCloseOnContextDone). One stable
-	// context per VM means no allocation per callback.
+	// ctx is passed to every call into the guest; it carries the VM to
+	// host calls. Its Done channel is kill, closed once when a deadline
+	// passes or the VM is retired. Then killed is set, and the guest traps
+	// at its next host call or yield (see hYield). One stable context per
+	// VM means no allocation per callback.
 	ctx      vmCtx
 	kill     chan struct{}
 	killOnce sync.Once
-	timer    *time.Timer
-	deadline atomic.Int64 // monoNow() deadline of the running callback, 0 when idle
-	timedOut atomic.Bool
+	killed   atomic.Bool
+
+	// run counts outer callbacks: it is odd while one runs, and the
+	// watchdog sets killedBit in it when that callback ran past runTimeout
+	// (see watchdog). wSeen and wSince belong to the watchdog.
+	run        atomic.Uint64
+	runTimeout atomic.Int64
+	wSeen      uint64
+	wSince     time.Time
 
 	pinned   atomic.Int32 // streams pinned to this VM
 	deadFlag atomic.Bool  // dead, readable without mu
@@ -160,8 +162,6 @@ func (p *plugin) newVM(slot int) (*vm, error) {
 		lim:       &cappedMemory{limit: uint64(p.spec.MemoryLimitBytes)},
 	}
 	v.ctx.v = v
-	v.timer = time.AfterFunc(time.Hour, v.onTimer)
-	v.timer.Stop()
 	v.stdout = lineLogger{v: v, level: slog.LevelInfo}
 	v.stderr = lineLogger{v: v, level: slog.LevelError}
 
@@ -187,8 +187,9 @@ func (p *plugin) newVM(slot int) (*vm, error) {
 	}
 	v.alloc = v.fns[p.allocCb]
 
+	p.c.h.watch.add(v)
 	p.c.wg.Add(1)
-	go v.run()
+	go v.loop()
 
 	v.mu.Lock()
 	err = v.startLocked()
@@ -281,24 +282,20 @@ func (v *vm) callFn(fn api.Function, cb abi.Callback, n int, timeout time.Durati
 	prevEff, prevSP, prevCb := v.eff, v.effSP, v.cur
 	v.eff, v.effSP, v.cur = eff, sp, cb
 	outer := v.depth == 0
-	var dl int64
+	var run uint64
 	if outer {
-		v.timedOut.Store(false)
-		dl = monoNow() + int64(timeout)
-		v.deadline.Store(dl)
-		v.timer.Reset(timeout)
+		// No clock is read here: the watchdog times the callback.
+		v.runTimeout.Store(int64(timeout))
+		run = v.run.Add(1)
+		v.p.c.h.watch.arm()
 	}
 	v.depth++
 	err := fn.CallWithStack(&v.ctx, v.stack[:n])
 	v.depth--
 	v.eff, v.effSP, v.cur = prevEff, prevSP, prevCb
-	if outer {
-		v.timer.Stop()
-		if !v.deadline.CompareAndSwap(dl, 0) {
-			// The timer fired and killed the guest, whatever the call
-			// returned.
-			return 0, fmt.Errorf("%w: %s after %v", ErrCallbackTimeout, fn.Definition().DebugName(), timeout)
-		}
+	if outer && !v.run.CompareAndSwap(run, run+1) {
+		// The watchdog stopped the guest, whatever the call returned.
+		return 0, fmt.Errorf("%w: %s after %v", ErrCallbackTimeout, fn.Definition().DebugName(), timeout)
 	}
 	if err != nil {
 		return 0, v.classify(err)
@@ -306,26 +303,39 @@ func (v *vm) callFn(fn api.Function, cb abi.Callback, n int, timeout time.Durati
 	return v.stack[0], nil
 }
 
-// onTimer runs when a callback's deadline may have passed.
-func (v *vm) onTimer() {
-	dl := v.deadline.Load()
-	if dl == 0 || monoNow() < dl {
-		return // a stale firing: that callback already returned
-	}
-	if v.deadline.CompareAndSwap(dl, 0) {
-		v.timedOut.Store(true)
-		v.killNow()
-	}
+// killNow stops the VM: a guest running in it traps at its next yield or
+// host call.
+func (v *vm) killNow() {
+	v.killed.Store(true)
+	v.killOnce.Do(func() { close(v.kill) })
 }
 
-func (v *vm) killNow() { v.killOnce.Do(func() { close(v.kill) }) }
+// errStopped is the panic (and so the trap) of a guest whose VM was
+// stopped while it ran: its deadline passed, or the VM was retired.
+var errStopped = errors.New("plugin VM stopped")
+
+// hYield is meter's yield function (meter.ImportModule, meter.ImportName),
+// which the instrumented guest calls about every meter.Budget bytes of
+// code it runs. Being Go code, the call lets the Go scheduler preempt the
+// goroutine; it traps a guest whose VM was stopped. Called during
+// instantiation (a start function) it does nothing.
+func hYield(ctx context.Context, _ []uint64) {
+	c, ok := ctx.(*vmCtx)
+	if !ok {
+		v, _ := ctx.Value(vmKey{}).(*vm)
+		if v == nil {
+			return
+		}
+		c = &v.ctx
+	}
+	if c.v.killed.Load() {
+		panic(errStopped)
+	}
+}
 
 // classify turns an error from a call into the guest into one wrapping a
 // sentinel, with wazero's message (and wasm stack trace) kept.
 func (v *vm) classify(err error) error {
-	if v.timedOut.Load() {
-		return fmt.Errorf("%w: %w", ErrCallbackTimeout, err)
-	}
 	if v.lim.refused.Load() {
 		return fmt.Errorf("%w: memory limit of %d bytes reached: %w", ErrPluginFailed, v.lim.limit, err)
 	}
@@ -383,6 +393,7 @@ func (v *vm) retireLocked() {
 	v.dead = true
 	v.deadFlag.Store(true)
 	v.killNow()
+	v.p.c.h.watch.remove(v)
 	v.p.removeVM(v)
 	for _, sp := range v.streams {
 		if sp.paused {
@@ -443,9 +454,9 @@ func (v *vm) shutdown(ctx context.Context) {
 	v.retireLocked()
 }
 
-// run is the VM's goroutine: it delivers ticks, HTTP call responses and
+// loop is the VM's goroutine: it delivers ticks, HTTP call responses and
 // queue notifications, each as a callback holding the VM.
-func (v *vm) run() {
+func (v *vm) loop() {
 	defer v.p.c.wg.Done()
 	var ticker *time.Ticker
 	var tickC <-chan time.Time

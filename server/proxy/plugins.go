@@ -137,16 +137,19 @@ func (st *exchangeState) sendLocal(lr *pluginhost.LocalResponse, runResponsePhas
 	st.writeResponse(resp, st.secs)
 }
 
-// requestBodyPhase runs proxy_on_request_body on the buffered body.
+// requestBodyPhase runs proxy_on_request_body on the buffered body, unless
+// the request has none (proxy_on_request_headers told the plugins so with
+// end_of_stream).
 func (st *exchangeState) requestBodyPhase() bool {
-	if st.plugins == nil || !st.h.chain.WantsRequestBody() {
+	if st.plugins == nil || !st.h.chain.WantsRequestBody() || st.ex.Req.ContentLength == 0 {
 		return true
 	}
 	return st.pluginOutcome(st.plugins.OnRequestBody(context.Background(), &st.ex.Req, &st.body), true)
 }
 
 // responsePhases runs proxy_on_response_headers and, when a plugin wants
-// it, proxy_on_response_body on the buffered response in st.rbody. It
+// it and there is a body, proxy_on_response_body on the buffered response
+// in st.rbody. It
 // reports false when the exchange was answered otherwise (a local
 // response replaced the upstream's, or a plugin failed).
 func (st *exchangeState) responsePhases(resp *message.Response) bool {
@@ -156,7 +159,7 @@ func (st *exchangeState) responsePhases(resp *message.Response) bool {
 	if !st.pluginOutcome(st.plugins.OnResponseHeaders(context.Background(), resp), false) {
 		return false
 	}
-	if st.h.chain.WantsResponseBody() && http1.BodyAllowed(resp.Status, st.ex.Req.Method) {
+	if st.h.chain.WantsResponseBody() && resp.ContentLength != 0 && http1.BodyAllowed(resp.Status, st.ex.Req.Method) {
 		if !st.pluginOutcome(st.plugins.OnResponseBody(context.Background(), resp, &st.rbody), false) {
 			return false
 		}
