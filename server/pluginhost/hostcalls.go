@@ -266,23 +266,30 @@ func setHeader(ctx context.Context, stack []uint64, op func(headerMap, []byte, [
 }
 
 func hRemoveHeaderMapValue(ctx context.Context, _ api.Module, stack []uint64) {
-	v := enter(ctx)
-	mapID, kp, ks := u32(stack[0]), u32(stack[1]), u32(stack[2])
-	hm, st := v.headerMap(mapID)
+	hm, key, st := enter(ctx).editableMap(u32(stack[0]), u32(stack[1]), u32(stack[2]))
 	if st != abi.StatusOK {
 		ret(stack, st)
 		return
 	}
-	key, ok := v.read(kp, ks)
+	ret(stack, hm.remove(key))
+}
+
+// editableMap is the common start of the calls that change a whole map or
+// drop a key: it resolves map mapID, reads n bytes of guest memory at p,
+// and refuses maps guests may only read (call responses, trailers).
+func (v *vm) editableMap(mapID, p, n uint32) (headerMap, []byte, abi.Status) {
+	hm, st := v.headerMap(mapID)
+	if st != abi.StatusOK {
+		return hm, nil, st
+	}
+	data, ok := v.read(p, n)
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return hm, nil, abi.StatusInvalidMemoryAccess
 	}
 	if mapID != abi.MapHTTPRequestHeaders && mapID != abi.MapHTTPResponseHeaders {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return hm, nil, abi.StatusBadArgument
 	}
-	ret(stack, hm.remove(key))
+	return hm, data, abi.StatusOK
 }
 
 func hGetHeaderMapPairs(ctx context.Context, _ api.Module, stack []uint64) {
@@ -316,20 +323,9 @@ func hGetHeaderMapPairs(ctx context.Context, _ api.Module, stack []uint64) {
 }
 
 func hSetHeaderMapPairs(ctx context.Context, _ api.Module, stack []uint64) {
-	v := enter(ctx)
-	mapID, p, n := u32(stack[0]), u32(stack[1]), u32(stack[2])
-	hm, st := v.headerMap(mapID)
+	hm, data, st := enter(ctx).editableMap(u32(stack[0]), u32(stack[1]), u32(stack[2]))
 	if st != abi.StatusOK {
 		ret(stack, st)
-		return
-	}
-	data, ok := v.read(p, n)
-	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
-	}
-	if mapID != abi.MapHTTPRequestHeaders && mapID != abi.MapHTTPResponseHeaders {
-		ret(stack, abi.StatusBadArgument)
 		return
 	}
 	ret(stack, hm.setAll(data))
