@@ -32,8 +32,7 @@ func openAccessLog(dest string) (*slog.Logger, io.Closer, error) {
 		w, file = f, f
 	}
 	bw := newFlushWriter(w, file)
-	h := slog.NewJSONHandler(bw, &slog.HandlerOptions{})
-	return slog.New(h), bw, nil
+	return slog.New(newLineHandler(bw)), bw, nil
 }
 
 // flushWriter buffers log lines and flushes them on a timer and at Close.
