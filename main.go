@@ -97,10 +97,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return 2
 		}
-		if _, err := o.load(); err != nil {
+		cfg, err := o.load()
+		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
+		// Like nginx -t: build everything short of listening, so a plugin
+		// that does not compile or start is reported here too.
+		cfg.Log.Access = "off"
+		srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		srv.Shutdown(context.Background())
 		fmt.Fprintln(stdout, "configuration ok")
 		return 0
 	case "demo":

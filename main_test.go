@@ -122,7 +122,22 @@ func TestCheck(t *testing.T) {
 			wantCode: 1,
 			wantOut:  []string{"syntax.yaml:"},
 		},
+		{
+			// check builds everything short of listening (like nginx -t),
+			// so a file that is not WebAssembly is caught here too.
+			name:     "plugin that does not compile",
+			yaml:     "listen:\n  - address: 127.0.0.1:18080\nplugin_cache: \"off\"\nplugins:\n  - name: junk\n    path: junk.wasm\n",
+			wantCode: 1,
+			wantOut:  []string{`loading plugin "junk"`, "malformed WebAssembly"},
+		},
+		{
+			name:     "working plugin",
+			yaml:     "listen:\n  - address: 127.0.0.1:18080\nplugin_cache: \"off\"\nplugins:\n  - name: hello\n    path: " + filepath.Join(mustAbs(t, "examples"), "plugins", "add_header.wasm") + "\n",
+			wantCode: 0,
+			wantOut:  []string{"configuration ok"},
+		},
 	}
+	writeFile(t, filepath.Join(dir, "junk.wasm"), "not wasm")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, tt.name+".yaml")
@@ -569,4 +584,13 @@ func TestDemo(t *testing.T) {
 			t.Errorf("the demo text has a formatting error:\n%s", text)
 		}
 	})
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
