@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -164,7 +165,9 @@ func (w *stdWriter) writeSection(s message.Section) error {
 		return err
 	}
 	sr := io.NewSectionReader(s.File, s.Offset, s.Length)
-	buf := make([]byte, 32<<10)
+	bp := sectionBufPool.Get().(*[]byte)
+	defer sectionBufPool.Put(bp)
+	buf := *bp
 	for {
 		n, err := sr.Read(buf)
 		if n > 0 {
@@ -180,6 +183,10 @@ func (w *stdWriter) writeSection(s message.Section) error {
 		}
 	}
 }
+
+// sectionBufPool holds the buffers that copy file sections to HTTP/2 and
+// HTTP/3 streams, which cannot use sendfile.
+var sectionBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // write writes under send_timeout between writes and send_min_rate.
 func (w *stdWriter) write(p []byte) (int, error) {

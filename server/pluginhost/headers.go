@@ -219,20 +219,30 @@ func (m headerMap) fields() *message.Header {
 	return &m.resp.Header
 }
 
-// add appends key: value (proxy_add_header_map_value). On a pseudo-field
-// it replaces, there being only one.
-func (m headerMap) add(key, value []byte) abi.Status {
+// checkSet is the common start of add and replace: it refuses an absent
+// map and a bad name or value, and sets a pseudo-field (there being only
+// one of each). done reports that the call is answered with st.
+func (m headerMap) checkSet(key, value []byte) (st abi.Status, done bool) {
 	if m.empty {
-		return abi.StatusNotFound
+		return abi.StatusNotFound, true
 	}
 	switch i := m.pseudoIndex(key); {
 	case i >= 0:
-		return m.setPseudo(i, value)
+		return m.setPseudo(i, value), true
 	case i == -2:
-		return abi.StatusBadArgument
+		return abi.StatusBadArgument, true
 	}
 	if !validName(key) || !validValue(value) {
-		return abi.StatusBadArgument
+		return abi.StatusBadArgument, true
+	}
+	return abi.StatusOK, false
+}
+
+// add appends key: value (proxy_add_header_map_value). On a pseudo-field
+// it replaces, there being only one.
+func (m headerMap) add(key, value []byte) abi.Status {
+	if st, done := m.checkSet(key, value); done {
+		return st
 	}
 	m.fields().Add(string(key), string(value))
 	return abi.StatusOK
@@ -241,17 +251,8 @@ func (m headerMap) add(key, value []byte) abi.Status {
 // replace sets key to value, dropping its other values
 // (proxy_replace_header_map_value).
 func (m headerMap) replace(key, value []byte) abi.Status {
-	if m.empty {
-		return abi.StatusNotFound
-	}
-	switch i := m.pseudoIndex(key); {
-	case i >= 0:
-		return m.setPseudo(i, value)
-	case i == -2:
-		return abi.StatusBadArgument
-	}
-	if !validName(key) || !validValue(value) {
-		return abi.StatusBadArgument
+	if st, done := m.checkSet(key, value); done {
+		return st
 	}
 	h := m.fields()
 	for i := range *h {

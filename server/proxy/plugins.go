@@ -14,7 +14,6 @@ import (
 	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/internal/http1"
 	"github.com/wedgeproxy/wedge/server/internal/message"
-	"github.com/wedgeproxy/wedge/server/internal/pace"
 	"github.com/wedgeproxy/wedge/server/internal/spool"
 	"github.com/wedgeproxy/wedge/server/pluginhost"
 	"github.com/wedgeproxy/wedge/server/upstream"
@@ -271,11 +270,8 @@ func fetch(uc *upstream.Conn, req *message.Request, body []byte, deadline time.T
 	if out.Proto == "" {
 		out.Proto = "HTTP/1.1"
 	}
-	head := http1.AppendRequestHead(nil, &out)
 	uc.Conn.SetDeadline(deadline)
-	var w pace.Writer
-	w.Reset(uc.Conn, 0, 0)
-	if _, err := w.WriteSections(head, []message.Section{{Data: body}}); err != nil {
+	if err := sendRequest(uc, &out, []message.Section{{Data: body}}, 0); err != nil {
 		return nil, nil, err
 	}
 	resp := new(message.Response)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -200,8 +199,6 @@ type cachedDate struct {
 }
 
 var dateCache atomic.Pointer[cachedDate]
-
-var _ = errors.New
 
 // Refused records a request that a listener refused before it reached the
 // pipeline (a malformed or oversized head, a head that did not arrive within

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wedgeproxy/wedge/server/internal/http1"
@@ -171,18 +172,24 @@ func (st *exchangeState) exchange(uc *upstream.Conn, req *message.Request) (retr
 }
 
 func isConnReset(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && (strings.Contains(oe.Err.Error(), "reset") || strings.Contains(oe.Err.Error(), "broken pipe"))
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // writeRequest sends the request head and buffered body.
 func (st *exchangeState) writeRequest(uc *upstream.Conn, req *message.Request) error {
+	var arr [8]message.Section
+	return sendRequest(uc, req, st.body.Sections(arr[:0]), st.h.limits.ProxySendTimeout.Std())
+}
+
+// sendRequest writes req's head and body to uc in one vectored write (or
+// sendfile for a spilled body), with idle as the longest wait between two
+// writes that make progress (proxy_send_timeout; 0: the conn's deadline).
+func sendRequest(uc *upstream.Conn, req *message.Request, body []message.Section, idle time.Duration) error {
 	bp := headBufPool.Get().(*[]byte)
 	head := http1.AppendRequestHead((*bp)[:0], req)
 	var w pace.Writer
-	w.Reset(uc.Conn, st.h.limits.ProxySendTimeout.Std(), 0)
-	var arr [8]message.Section
-	_, err := w.WriteSections(head, st.body.Sections(arr[:0]))
+	w.Reset(uc.Conn, idle, 0)
+	_, err := w.WriteSections(head, body)
 	*bp = head[:0]
 	headBufPool.Put(bp)
 	return err
@@ -386,7 +393,7 @@ func (st *exchangeState) serveUpgrade(pool *upstream.Pool) {
 	st.upstreamStatus = resp.Status
 	if resp.Status != 101 {
 		// refused: an ordinary response, buffered as usual
-		st.rbody.Reset(spool.Options{MemLimit: int64(h.limits.ProxyBufferSize), MaxFile: int64(h.limits.ProxyMaxTempFileSize), Dir: h.limits.TempPath})
+		st.rbody.Reset(h.respSpoolOptions())
 		if body := st.bodyReader(uc, framing); body != nil {
 			if _, err := st.rbody.ReadFrom(body); err != nil {
 				uc.Fail(err)

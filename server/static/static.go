@@ -203,8 +203,8 @@ func (t *Table) MatchInternal(uri string) (*Mount, bool) {
 }
 
 func (t *Table) match(p string, internal bool) (*Mount, bool) {
-	if t == nil {
-		return nil, false
+	if t == nil || len(t.mounts) == 0 {
+		return nil, false // no mounts: skip cleaning the path on every request
 	}
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]

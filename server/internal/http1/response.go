@@ -94,16 +94,9 @@ func parseResponse(b []byte, s, reqMethod string, resp *message.Response) (_ Fra
 			if len(h) == 0 {
 				return NoBody, 0, badResponse("whitespace before first field")
 			}
-			for b[i] == ' ' || b[i] == '\t' {
-				i++
-			}
-			vs := i
-			ve, next, ok := lineEnd(b, scanValue(b, i))
+			vs, ve, next, ok := fieldValue(b, i)
 			if !ok {
 				return NoBody, 0, badResponse("invalid field value")
-			}
-			for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
-				ve--
 			}
 			i = next
 			if v := s[vs:ve]; v != "" {
@@ -125,17 +118,9 @@ func parseResponse(b []byte, s, reqMethod string, resp *message.Response) (_ Fra
 		if name == "" || b[i] != ':' {
 			return NoBody, 0, badResponse("invalid field name")
 		}
-		i++
-		for b[i] == ' ' || b[i] == '\t' {
-			i++
-		}
-		vs := i
-		ve, next, ok := lineEnd(b, scanValue(b, i))
+		vs, ve, next, ok := fieldValue(b, i+1)
 		if !ok {
 			return NoBody, 0, badResponse("invalid field value")
-		}
-		for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
-			ve--
 		}
 		i = next
 		if len(name) == len("content-length") || len(name) == len("transfer-encoding") {
@@ -253,4 +238,23 @@ func responseLength(h message.Header) (_ message.Header, n int64, ok bool, err e
 		h = out
 	}
 	return h, n, ok, nil
+}
+
+// fieldValue finds the value that starts at b[i] after optional leading
+// whitespace: its bounds [vs, ve) without surrounding OWS (RFC 9110 §5.5),
+// and next, the start of the following line. ok is false for characters a
+// field value may not hold or a line that does not end properly.
+func fieldValue(b []byte, i int) (vs, ve, next int, ok bool) {
+	for b[i] == ' ' || b[i] == '\t' {
+		i++
+	}
+	vs = i
+	ve, next, ok = lineEnd(b, scanValue(b, i))
+	if !ok {
+		return 0, 0, 0, false
+	}
+	for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
+		ve--
+	}
+	return vs, ve, next, true
 }
