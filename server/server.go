@@ -94,6 +94,7 @@ func (s *Server) newHandler(cfg *config.Config) (*proxy.Handler, error) {
 			Logger:              s.log,
 			Registerer:          s.reg,
 			Dispatcher:          dispatcher{s},
+			ForeignFunctions:    proxy.ForeignFunctions(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("starting the plugin host: %w", err)

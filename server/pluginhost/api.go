@@ -88,13 +88,28 @@ type HTTPDispatcher interface {
 }
 
 // ForeignFunction is a host function guests call with
-// proxy_call_foreign_function (spec "Foreign function interface"). s is
-// the stream of the calling context, or nil when the plugin (root) context
-// calls; it must not be kept after the call (Streams are recycled). args
-// is a view of guest memory, valid only during the call. The result is
-// copied into the guest. A non-nil error answers INTERNAL_FAILURE. It runs
+// proxy_call_foreign_function (spec "Foreign function interface"). call
+// says who called; it and call.Stream must not be kept after the call
+// (Streams are recycled). args is a view of guest memory, valid only
+// during the call. The result is copied into the guest. A non-nil error
+// answers INTERNAL_FAILURE and is logged with the plugin's name. It runs
 // while the VM is held and must not block.
-type ForeignFunction func(s *Stream, args []byte) ([]byte, error)
+type ForeignFunction func(call *ForeignCall, args []byte) ([]byte, error)
+
+// ForeignCall describes the caller of a ForeignFunction.
+type ForeignCall struct {
+	// Plugin is the calling plugin's PluginSpec.Name.
+	Plugin string
+	// Attachment is the calling plugin's PluginSpec.Attachment: what the
+	// embedder tied to the plugin (for instance the configuration
+	// generation it belongs to), so a function called from a root context
+	// (proxy_on_configure, a tick) still knows where it runs.
+	Attachment any
+	// Stream is the stream of the calling HTTP context, or nil when the
+	// plugin (root) context calls. Its Info().Attachment is what the
+	// embedder tied to the request.
+	Stream *Stream
+}
 
 // PluginSpec describes one plugin of a chain.
 type PluginSpec struct {
@@ -134,6 +149,9 @@ type PluginSpec struct {
 	// FailOpen, when true, skips the plugin for the rest of a request whose
 	// callback failed, instead of failing the request.
 	FailOpen bool
+	// Attachment is handed, untouched, to the foreign functions this
+	// plugin calls (ForeignCall.Attachment). Nil is fine.
+	Attachment any
 }
 
 // StreamInfo is what the plugin host knows of a request's connection,
@@ -164,6 +182,9 @@ type StreamInfo struct {
 	// Start is when the request's first byte arrived (request.time).
 	// Zero: when NewStream was called.
 	Start time.Time
+	// Attachment is the embedder's per-request state, handed untouched to
+	// foreign functions through ForeignCall.Stream.Info(). Nil is fine.
+	Attachment any
 }
 
 // Outcome is the result of one phase of a chain.

@@ -39,7 +39,7 @@ func FuzzHostCall(f *testing.F) {
 		_ = hc
 	}
 	e := newABIEnv(f, Config{Dispatcher: &fakeDispatcher{status: 200}, ForeignFunctions: map[string]ForeignFunction{
-		"wedge_echo": func(_ *Stream, b []byte) ([]byte, error) { return b, nil },
+		"wedge_echo": func(_ *ForeignCall, b []byte) ([]byte, error) { return b, nil },
 	}}, PluginSpec{MemoryLimitBytes: 1 << 20})
 	f.Fuzz(func(t *testing.T, which uint8, mem []byte, a0, a1, a2, a3, a4, a5, a6, a7 uint32) {
 		e.t = t

@@ -879,11 +879,11 @@ func hCallForeignFunction(ctx context.Context, _ api.Module, stack []uint64) {
 		ret(stack, abi.StatusNotFound)
 		return
 	}
-	var s *Stream
+	call := ForeignCall{Plugin: v.p.spec.Name, Attachment: v.p.spec.Attachment}
 	if sp := v.streamFor(); sp != nil {
-		s = sp.s
+		call.Stream = sp.s
 	}
-	out, err := fn(s, args)
+	out, err := fn(&call, args)
 	if err != nil {
 		v.log.Warn("foreign function failed", "vm", v.slot, "function", string(name), "error", err)
 		ret(stack, abi.StatusInternalFailure)

@@ -740,11 +740,11 @@ func TestHostCall_Contexts(t *testing.T) {
 func TestHostCall_ForeignFunction(t *testing.T) {
 	var gotStream *Stream
 	e := newABIEnv(t, Config{ForeignFunctions: map[string]ForeignFunction{
-		"wedge_echo": func(s *Stream, args []byte) ([]byte, error) {
-			gotStream = s
+		"wedge_echo": func(c *ForeignCall, args []byte) ([]byte, error) {
+			gotStream = c.Stream
 			return append([]byte("echo:"), args...), nil
 		},
-		"wedge_fail": func(*Stream, []byte) ([]byte, error) { return nil, errBoom },
+		"wedge_fail": func(*ForeignCall, []byte) ([]byte, error) { return nil, errBoom },
 	}}, PluginSpec{})
 	np, nn := e.str("wedge_echo")
 	ap, an := e.str("hi")

@@ -22,7 +22,7 @@ import (
 // loadChain compiles the configured plugins into a chain on host. Every
 // module is checked and one VM of each started before anything listens, so
 // a broken plugin fails start-up (or the reload) with its name.
-func loadChain(ctx context.Context, host *pluginhost.Host, plugins []config.Plugin) (*pluginhost.Chain, error) {
+func (h *Handler) loadChain(ctx context.Context, host *pluginhost.Host, plugins []config.Plugin) (*pluginhost.Chain, error) {
 	specs := make([]pluginhost.PluginSpec, len(plugins))
 	for i, p := range plugins {
 		wasm, err := os.ReadFile(p.Path)
@@ -41,6 +41,7 @@ func loadChain(ctx context.Context, host *pluginhost.Host, plugins []config.Plug
 			PauseTimeout:     p.PauseTimeout.Std(),
 			MemoryLimitBytes: int64(p.MemoryLimit),
 			FailOpen:         p.FailOpen,
+			Attachment:       h,
 		}
 	}
 	return host.NewChain(ctx, specs)
@@ -81,6 +82,7 @@ func (st *exchangeState) startPlugins() bool {
 		DefaultUpstream: h.defName,
 		Start:           ex.Start,
 		TLSVersion:      tlsVersionName(ex.TLS),
+		Attachment:      st,
 	}
 	if ex.TLS != nil {
 		info.SNI = ex.TLS.ServerName
@@ -163,7 +165,7 @@ func (st *exchangeState) responsePhases(resp *message.Response) bool {
 			return false
 		}
 	}
-	return true
+	return st.afterResponsePhases(resp)
 }
 
 // serveStaticIfChosen serves the request from a static mount when a

@@ -119,7 +119,7 @@ func New(cfg *config.Config, opt Options) (*Handler, error) {
 			h.closePools()
 			return nil, errors.New("loading plugins: no plugin host")
 		}
-		chain, err := loadChain(context.Background(), opt.Plugins, cfg.Plugins)
+		chain, err := h.loadChain(context.Background(), opt.Plugins, cfg.Plugins)
 		if err != nil {
 			h.closePools()
 			return nil, err
