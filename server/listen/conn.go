@@ -3,6 +3,7 @@ package listen
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -36,16 +37,21 @@ const (
 	stateActive        // reading a request or serving it
 )
 
-// conn is one client connection speaking HTTP/1.1.
+// conn is one client connection speaking HTTP/1.1 (or HTTP/2 once it
+// turns out to), in cleartext or over TLS.
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	remote netip.AddrPort
-	local  netip.AddrPort
-	state  atomic.Int32
-	br     *bufio.Reader
-	linger bool                        // the client may still be sending: close with lingerClose
-	h2base atomic.Pointer[http.Server] // set while the connection speaks HTTP/2
+	srv *Server
+	nc  net.Conn // tls when over TLS, else the accepted connection
+	tls *tls.Conn
+	// tlsState is the handshake's result, which every request on the
+	// connection points to (Exchange.TLS)
+	tlsState tls.ConnectionState
+	remote   netip.AddrPort
+	local    netip.AddrPort
+	state    atomic.Int32
+	br       *bufio.Reader
+	linger   bool                        // the client may still be sending: close with lingerClose
+	h2base   atomic.Pointer[http.Server] // set while the connection speaks HTTP/2
 
 	ex   proxy.Exchange
 	w    h1Writer
@@ -62,6 +68,18 @@ func (c *conn) wakeIfIdle() {
 
 func (c *conn) serve() {
 	defer c.srv.release(c)
+	if c.tls != nil {
+		if !c.handshake() {
+			c.nc.Close()
+			return
+		}
+		if c.tlsState.NegotiatedProtocol == alpnH2 {
+			c.state.Store(stateActive) // Shutdown sends GOAWAY instead of cutting reads
+			c.serveH2TLS(c.srv.current.Load())
+			c.nc.Close()
+			return
+		}
+	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c.nc)
 	hijacked := c.loop()
@@ -100,7 +118,8 @@ func (c *conn) loop() (hijacked bool) {
 		c.state.Store(stateActive)
 		start := time.Now()
 		c.nc.SetReadDeadline(start.Add(lim.ClientHeaderTimeout.Std()))
-		if served == 0 && first[0] == 'P' && c.mayBeH2Preface() {
+		// over TLS, HTTP/2 is chosen by ALPN only (RFC 9113 §3.3)
+		if served == 0 && first[0] == 'P' && c.tls == nil && c.mayBeH2Preface() {
 			if p, err := c.br.Peek(len(h2Preface)); err == nil && string(p) == h2Preface {
 				c.serveH2(g)
 				return false
@@ -119,6 +138,10 @@ func (c *conn) loop() (hijacked bool) {
 			return false
 		}
 		ex.Req.Scheme = "http"
+		if c.tls != nil {
+			ex.Req.Scheme = "https"
+			ex.TLS = &c.tlsState
+		}
 		ex.Remote, ex.Local, ex.Start = c.remote, c.local, start
 		keepAlive := http1.KeepAlive(ex.Req.Proto, ex.Req.Header) && served+1 < lim.KeepaliveRequests
 		c.body.reset(c, framing, &ex.Req, lim)
@@ -297,6 +320,18 @@ func (w *h1Writer) reset(c *conn, ex *proxy.Exchange, lim *config.Limits, keepAl
 	*w = h1Writer{c: c, ex: ex, head: head, keepAlive: keepAlive,
 		isHead: ex.Req.Method == "HEAD", http10: ex.Req.Proto == "HTTP/1.0"}
 	w.pw.Reset(c.nc, lim.SendTimeout.Std(), int64(lim.SendMinRate))
+	if c.tls != nil {
+		w.pw.MaxWrite = tlsMaxWrite
+	}
+}
+
+// appendHead makes w.head the head of resp, with the fields added to
+// every response over TLS (Strict-Transport-Security, Alt-Svc).
+func (w *h1Writer) appendHead(resp *message.Response) {
+	w.head = http1.AppendResponseHead(w.head[:0], resp.Status, resp.Reason, resp.Header)
+	if w.c.tls != nil && resp.Status >= 200 {
+		w.head = w.c.srv.tlsFields.Load().appendH1(w.head, resp.Header)
+	}
 }
 
 // connectionField sets Connection for the keep-alive decision made now.
@@ -332,7 +367,7 @@ func (w *h1Writer) WriteResponse(resp *message.Response, body []message.Section)
 		body = nil
 	}
 	w.connectionField(&resp.Header)
-	w.head = http1.AppendResponseHead(w.head[:0], resp.Status, resp.Reason, resp.Header)
+	w.appendHead(resp)
 	n, err := w.pw.WriteSections(w.head, body)
 	w.written += max(0, n-int64(len(w.head)))
 	if err != nil {
@@ -359,7 +394,7 @@ func (w *h1Writer) WriteHead(resp *message.Response) error {
 		}
 	}
 	w.connectionField(&resp.Header)
-	w.head = http1.AppendResponseHead(w.head[:0], resp.Status, resp.Reason, resp.Header)
+	w.appendHead(resp)
 	_, err := w.pw.Write(w.head)
 	if err != nil {
 		w.failed = true

@@ -42,6 +42,17 @@ func (c *conn) serveH2(g *generation) {
 	})
 }
 
+// serveH2TLS serves an HTTP/2 connection over TLS, chosen by ALPN (RFC
+// 9113 §3.2), until it closes. The *tls.Conn goes to the HTTP/2 server
+// as it is, so requests see its TLS state (http.Request.TLS).
+func (c *conn) serveH2TLS(g *generation) {
+	c.h2base.Store(g.h2base)
+	g.h2.ServeConn(c.tls, &http2.ServeConnOpts{
+		Handler:    &h2Handler{srv: c.srv, remote: c.remote, local: c.local},
+		BaseConfig: g.h2base,
+	})
+}
+
 // h2Handler adapts net/http's handler interface, which HTTP/2 (and, later,
 // HTTP/3) servers call, to the pipeline's Exchange.
 type h2Handler struct {
@@ -55,7 +66,10 @@ func (hh *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 // ServeHTTP runs one request that arrived through net/http's handler
-// interface (HTTP/2, HTTP/3) through s's current pipeline.
+// interface (HTTP/2, HTTP/3) through s's current pipeline. A request with
+// r.TLS set is an https one (Exchange.TLS, X-Forwarded-Proto, :scheme),
+// and its response gets the fields of Options.HSTS and, below HTTP/3,
+// Alt-Svc.
 func ServeHTTP(s *Server, rw http.ResponseWriter, r *http.Request, remote, local netip.AddrPort) {
 	g := s.current.Load()
 	lim := &g.limits
@@ -98,6 +112,13 @@ func ServeHTTP(s *Server, rw http.ResponseWriter, r *http.Request, remote, local
 		ex.Body = pr
 	}
 	w := &stdWriter{rw: rw, rc: rc, idle: lim.SendTimeout.Std(), minRate: int64(lim.SendMinRate), isHead: r.Method == "HEAD"}
+	if r.TLS != nil {
+		if r.ProtoMajor == 3 {
+			w.extra = s.quicFields
+		} else {
+			w.extra = s.tlsFields.Load()
+		}
+	}
 	ex.W = w
 	s.serveExchange(ex)
 }
@@ -121,6 +142,7 @@ type stdWriter struct {
 	isHead  bool
 	written int64
 	start   time.Time
+	extra   *extraFields // nil in cleartext
 }
 
 // connection-specific fields are not allowed in HTTP/2 and HTTP/3
@@ -134,6 +156,9 @@ func (w *stdWriter) copyHeader(resp *message.Response) {
 		}
 		k := http.CanonicalHeaderKey(f.Name)
 		h[k] = append(h[k], f.Value)
+	}
+	if w.extra != nil && resp.Status >= 200 {
+		w.extra.addStd(h)
 	}
 }
 

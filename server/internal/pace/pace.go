@@ -5,7 +5,8 @@
 //
 // Writes keep the fast paths of the net package: vectored writes (writev)
 // for memory and sendfile for file ranges, so the Conn given must be the
-// raw *net.TCPConn or *net.UnixConn, not a wrapper.
+// raw *net.TCPConn or *net.UnixConn, not a wrapper. A *tls.Conn works too,
+// with Writer.MaxWrite set (see there).
 package pace
 
 import (
@@ -13,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/wedgeproxy/wedge/server/internal/message"
@@ -35,6 +37,15 @@ type Writer struct {
 	Conn    net.Conn
 	Idle    time.Duration
 	MinRate int64
+	// MaxWrite, when positive, splits every write into pieces of at most
+	// MaxWrite bytes, each under a deadline of its own, and checks MinRate
+	// before each piece. It is for connections on which a write that
+	// passed its deadline cannot be resumed (crypto/tls: "after a Write
+	// has timed out, the TLS state is corrupt"), so Idle still bounds the
+	// wait between two pieces rather than a whole response. Such
+	// connections get no writev or sendfile: sections are copied through a
+	// pooled buffer of MaxWrite bytes (at most 64 KiB).
+	MaxWrite int
 
 	start   time.Time
 	written int64
@@ -86,12 +97,33 @@ func (w *Writer) fail(err error) error {
 	return err
 }
 
+// checkRate fails with ErrTooSlow when, Idle after the first write, the
+// average rate is below MinRate. Only pieces of MaxWrite use it: a whole
+// write is checked when its deadline passes (retry).
+func (w *Writer) checkRate() error {
+	if w.MinRate > 0 && !w.start.IsZero() {
+		if el := time.Since(w.start); el > w.Idle && float64(w.written) < float64(w.MinRate)*el.Seconds() {
+			return ErrTooSlow
+		}
+	}
+	return nil
+}
+
 // Write writes all of p.
 func (w *Writer) Write(p []byte) (int, error) {
 	total := 0
 	for len(p) > 0 {
+		q := p
+		if w.MaxWrite > 0 {
+			if err := w.checkRate(); err != nil {
+				return total, err
+			}
+			if len(q) > w.MaxWrite {
+				q = q[:w.MaxWrite]
+			}
+		}
 		w.arm()
-		n, err := w.Conn.Write(p)
+		n, err := w.Conn.Write(q)
 		total += n
 		w.written += int64(n)
 		p = p[n:]
@@ -108,6 +140,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 // WriteBuffers writes all of bufs with vectored writes. It consumes bufs.
 func (w *Writer) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	var total int64
+	if w.MaxWrite > 0 {
+		return w.writeCoalesced(bufs)
+	}
 	for len(*bufs) > 0 {
 		w.arm()
 		n, err := bufs.WriteTo(w.Conn)
@@ -128,6 +163,9 @@ func (w *Writer) WriteBuffers(bufs *net.Buffers) (int64, error) {
 func (w *Writer) WriteFile(f *os.File, off, n int64) (int64, error) {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return 0, err
+	}
+	if w.MaxWrite > 0 {
+		return w.copyFile(f, n)
 	}
 	lr := &io.LimitedReader{R: f, N: n}
 	rf, _ := w.Conn.(io.ReaderFrom)
@@ -155,6 +193,78 @@ func (w *Writer) WriteFile(f *os.File, off, n int64) (int64, error) {
 	}
 	return total, nil
 }
+
+// writeCoalesced writes bufs in pieces of MaxWrite, copying small buffers
+// together first so that a head and a short body make one write (one TLS
+// record) instead of one each. It consumes bufs.
+func (w *Writer) writeCoalesced(bufs *net.Buffers) (int64, error) {
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	buf := (*bp)[:0:min(len(*bp), w.MaxWrite)]
+	var total int64
+	flush := func() error {
+		n, err := w.Write(buf)
+		total += int64(n)
+		buf = buf[:0]
+		return err
+	}
+	for len(*bufs) > 0 {
+		b := (*bufs)[0]
+		switch {
+		case len(buf)+len(b) <= cap(buf):
+			buf = append(buf, b...)
+			*bufs = (*bufs)[1:]
+		case len(buf) > 0:
+			if err := flush(); err != nil {
+				return total, err
+			}
+		default: // larger than a piece: no copy
+			n, err := w.Write(b)
+			total += int64(n)
+			if err != nil {
+				return total, err
+			}
+			*bufs = (*bufs)[1:]
+		}
+	}
+	if len(buf) > 0 {
+		if err := flush(); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// copyFile writes n bytes of f from its offset through a pooled buffer,
+// in pieces of MaxWrite.
+func (w *Writer) copyFile(f *os.File, n int64) (int64, error) {
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	buf := *bp
+	if w.MaxWrite < len(buf) {
+		buf = buf[:w.MaxWrite]
+	}
+	var total int64
+	for total < n {
+		m, err := f.Read(buf[:min(int64(len(buf)), n-total)])
+		if m > 0 {
+			k, werr := w.Write(buf[:m])
+			total += int64(k)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, io.ErrUnexpectedEOF // the file is shorter than said
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // WriteSections writes head and then every section, batching the head with
 // the memory sections that follow it into one vectored write.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -218,48 +219,83 @@ func TestWriter_WriteSections(t *testing.T) {
 		{"empty", nil, nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			wc, rc := tcpPair(t, false)
-			want := append([]byte(nil), tt.head...)
-			for _, s := range tt.secs {
-				if s.File != nil {
-					want = append(want, fileData[s.Offset:s.Offset+s.Length]...)
-				} else {
-					want = append(want, s.Data...)
-				}
-			}
-			got := make(chan []byte, 1)
-			go func() {
-				b, _ := io.ReadAll(rc)
-				got <- b
-			}()
-			var w Writer
-			w.Reset(wc, 5*time.Second, 0)
-			n, err := w.WriteSections(tt.head, tt.secs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n != int64(len(want)) || w.Written() != n {
-				t.Errorf("WriteSections = %d, Written %d, want %d", n, w.Written(), len(want))
-			}
-			wc.CloseWrite()
-			b := <-got
-			if !bytes.Equal(b, want) {
-				t.Fatalf("peer got %d bytes (sha %x), want %d (sha %x)", len(b), sha256.Sum256(b), len(want), sha256.Sum256(want))
-			}
-		})
+		for _, maxWrite := range []int{0, 16 << 10} {
+			t.Run(fmt.Sprintf("%s/MaxWrite=%d", tt.name, maxWrite), func(t *testing.T) {
+				testWriteSections(t, fileData, tt.head, tt.secs, maxWrite)
+			})
+		}
+	}
+}
+
+// pieceConn fails the test on a write longer than max, as a stand-in for a
+// *tls.Conn (which has neither writev nor sendfile).
+type pieceConn struct {
+	net.Conn
+	t      *testing.T
+	max    int
+	writes int
+}
+
+func (c *pieceConn) Write(p []byte) (int, error) {
+	if len(p) > c.max {
+		c.t.Errorf("a write of %d bytes, more than MaxWrite %d", len(p), c.max)
+	}
+	c.writes++
+	return c.Conn.Write(p)
+}
+
+func testWriteSections(t *testing.T, fileData, head []byte, secs []message.Section, maxWrite int) {
+	tcp, rc := tcpPair(t, false)
+	var wc net.Conn = tcp
+	pc := &pieceConn{Conn: tcp, t: t, max: maxWrite}
+	if maxWrite > 0 {
+		wc = pc
+	}
+	want := append([]byte(nil), head...)
+	for _, s := range secs {
+		if s.File != nil {
+			want = append(want, fileData[s.Offset:s.Offset+s.Length]...)
+		} else {
+			want = append(want, s.Data...)
+		}
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(rc)
+		got <- b
+	}()
+	var w Writer
+	w.Reset(wc, 5*time.Second, 0)
+	w.MaxWrite = maxWrite
+	n, err := w.WriteSections(head, secs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(want)) || w.Written() != n {
+		t.Errorf("WriteSections = %d, Written %d, want %d", n, w.Written(), len(want))
+	}
+	if maxWrite > 0 && len(want) > 0 && len(want) <= maxWrite && pc.writes != 1 {
+		t.Errorf("%d writes for %d bytes: small sections were not coalesced", pc.writes, len(want))
+	}
+	tcp.CloseWrite()
+	b := <-got
+	if !bytes.Equal(b, want) {
+		t.Fatalf("peer got %d bytes (sha %x), want %d (sha %x)", len(b), sha256.Sum256(b), len(want), sha256.Sum256(want))
 	}
 }
 
 func TestWriter_WriteFileShort(t *testing.T) {
-	wc, rc := tcpPair(t, false)
-	go io.Copy(io.Discard, rc)
-	f := tempFile(t, pattern(100))
-	var w Writer
-	w.Reset(wc, time.Second, 0)
-	n, err := w.WriteFile(f, 50, 100)
-	if !errors.Is(err, io.ErrUnexpectedEOF) || n != 50 {
-		t.Errorf("WriteFile past the end = %d, %v; want 50, io.ErrUnexpectedEOF", n, err)
+	for _, maxWrite := range []int{0, 16} {
+		wc, rc := tcpPair(t, false)
+		go io.Copy(io.Discard, rc)
+		f := tempFile(t, pattern(100))
+		var w Writer
+		w.Reset(wc, time.Second, 0)
+		w.MaxWrite = maxWrite
+		n, err := w.WriteFile(f, 50, 100)
+		if !errors.Is(err, io.ErrUnexpectedEOF) || n != 50 {
+			t.Errorf("MaxWrite %d: WriteFile past the end = %d, %v; want 50, io.ErrUnexpectedEOF", maxWrite, n, err)
+		}
 	}
 }
 
