@@ -6,13 +6,17 @@
 // Usage:
 //
 //	wedge [--listen ADDR]... [--to ADDR]... [--admin ADDR]   quick mode
+//	wedge --domain NAME... [--email ADDR] [--to ADDR]...      quick mode with automatic HTTPS
 //	wedge --config wedge.yaml                                 config mode
 //	wedge check --config wedge.yaml                           validate only
 //	wedge demo                                                a sample app behind Wedge
+//	wedge plugin test FILE.yaml [--plugin X.wasm]             a plugin against described requests
 //
 // With no flags Wedge listens on 127.0.0.1:8080 and proxies to
-// 127.0.0.1:8000. SIGTERM and SIGINT drain and stop; SIGHUP reloads the
-// configuration file.
+// 127.0.0.1:8000. With --domain it serves HTTPS on :443 (HTTP/1.1, HTTP/2,
+// HTTP/3) with certificates from Let's Encrypt (or --ca), renewed in the
+// background, and redirects :80 to HTTPS. SIGTERM and SIGINT drain and
+// stop; SIGHUP reloads the configuration file and certificate files.
 package main
 
 import (
@@ -28,6 +32,8 @@ import (
 	"syscall"
 
 	"github.com/wedgeproxy/wedge/internal/demo"
+	"github.com/wedgeproxy/wedge/internal/plugintest"
+	"github.com/wedgeproxy/wedge/plugins"
 	"github.com/wedgeproxy/wedge/server"
 	"github.com/wedgeproxy/wedge/server/config"
 )
@@ -47,6 +53,9 @@ type options struct {
 	listen     multiFlag
 	to         multiFlag
 	admin      string
+	domain     multiFlag
+	email      string
+	ca         string
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (*options, error) {
@@ -57,16 +66,24 @@ func parseFlags(name string, args []string, stderr io.Writer) (*options, error) 
 	fs.Var(&o.listen, "listen", "client `address` to listen on, host:port (repeatable; default 127.0.0.1:8080)")
 	fs.Var(&o.to, "to", "upstream `address`, host:port or unix:/path.sock (repeatable: several make a pool; default 127.0.0.1:8000)")
 	fs.StringVar(&o.admin, "admin", "", "admin `address` for /metrics (default off)")
+	fs.Var(&o.domain, "domain", "serve HTTPS for `name` with an ACME certificate (repeatable; --listen then defaults to :443, and :80 redirects)")
+	fs.StringVar(&o.email, "email", "", "ACME account contact `address` (with --domain)")
+	fs.StringVar(&o.ca, "ca", "", "ACME directory `URL` (with --domain; default Let's Encrypt)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.configFile != "" && (len(o.listen) > 0 || len(o.to) > 0 || o.admin != "") {
-		return nil, errors.New("--config cannot be combined with --listen, --to or --admin")
+	if o.configFile != "" && o.quick() {
+		return nil, errors.New("--config cannot be combined with --listen, --to, --admin, --domain, --email or --ca")
 	}
 	return o, nil
+}
+
+// quick reports whether any quick-mode flag was given.
+func (o *options) quick() bool {
+	return len(o.listen) > 0 || len(o.to) > 0 || o.admin != "" || len(o.domain) > 0 || o.email != "" || o.ca != ""
 }
 
 // load builds the configuration the flags describe.
@@ -74,8 +91,8 @@ func (o *options) load() (*config.Config, error) {
 	switch {
 	case o.configFile != "":
 		return config.Load(o.configFile)
-	case len(o.listen) > 0 || len(o.to) > 0 || o.admin != "":
-		return config.QuickMode(o.listen, o.to, o.admin)
+	case o.quick():
+		return config.Quick{Listen: o.listen, To: o.to, Admin: o.admin, Domains: o.domain, Email: o.email, CA: o.ca}.Config()
 	}
 	cfg := config.Default()
 	if err := cfg.Validate(); err != nil {
@@ -105,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// Like nginx -t: build everything short of listening, so a plugin
 		// that does not compile or start is reported here too.
 		cfg.Log.Access = "off"
-		srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+		srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Builtins: plugins.Builtin})
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -121,11 +138,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "plugin":
+		// wedge plugin test FILE.yaml: a plugin against described requests.
+		return plugintest.Command(args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: wedge [--config FILE | --listen ADDR --to ADDR] | wedge check --config FILE | wedge demo")
+		fmt.Fprintln(stdout, "usage: wedge [--config FILE | --listen ADDR --to ADDR] | wedge check --config FILE | wedge demo | wedge plugin test FILE.yaml")
 		return 0
 	}
-	fmt.Fprintf(stderr, "wedge: unknown command %q (try: check, demo, help)\n", cmd)
+	fmt.Fprintf(stderr, "wedge: unknown command %q (try: check, demo, plugin, help)\n", cmd)
 	return 2
 }
 
@@ -141,7 +161,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: levelOf(cfg.Log.Level)}))
 	raiseOpenFileLimit(log)
-	srv, err := server.New(cfg, server.Options{Logger: log})
+	srv, err := server.New(cfg, server.Options{Logger: log, Builtins: plugins.Builtin})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

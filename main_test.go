@@ -123,12 +123,37 @@ func TestCheck(t *testing.T) {
 			wantOut:  []string{"syntax.yaml:"},
 		},
 		{
+			name:     "on-demand TLS without ask",
+			yaml:     "listen:\n  - {address: 127.0.0.1:18443, tls: true}\ntls:\n  on_demand: {burst: 5}\n",
+			wantCode: 1,
+			wantOut:  []string{"on-demand TLS without ask.yaml:4: tls.on_demand: on-demand TLS needs ask"},
+		},
+		{
 			// check builds everything short of listening (like nginx -t),
 			// so a file that is not WebAssembly is caught here too.
 			name:     "plugin that does not compile",
 			yaml:     "listen:\n  - address: 127.0.0.1:18080\nplugin_cache: \"off\"\nplugins:\n  - name: junk\n    path: junk.wasm\n",
 			wantCode: 1,
 			wantOut:  []string{`loading plugin "junk"`, "malformed WebAssembly"},
+		},
+		{
+			name: "bad route",
+			yaml: "listen:\n  - address: 127.0.0.1:18080\nplugin_cache: \"off\"\nplugins:\n  - name: router\n    builtin: router\n" +
+				"    config:\n      routes:\n        - {path: /a/, upstream: app}\n        - {path: {regexp: \"([\"}, upstream: app}\n",
+			wantCode: 1,
+			wantOut:  []string{`loading plugin "router"`, "proxy_on_configure returned false: routes[1]: path.regexp: error parsing regexp"},
+		},
+		{
+			name:     "static at the top level",
+			yaml:     "listen:\n  - address: 127.0.0.1:18080\nstatic:\n  - prefix: /s/\n    root: .\n",
+			wantCode: 1,
+			wantOut:  []string{"static at the top level.yaml:3: static: no longer a field: static mounts moved into the router plugin's routes"},
+		},
+		{
+			name:     "default chain",
+			yaml:     "listen:\n  - address: 127.0.0.1:18080\nplugin_cache: \"off\"\n",
+			wantCode: 0,
+			wantOut:  []string{"configuration ok"},
 		},
 		{
 			name:     "working plugin",

@@ -12,6 +12,11 @@
 //   - TestLimits: every limit and timeout answers its documented status,
 //     logs it, never lets an ambiguous request through, and the server goes
 //     on serving.
+//   - TestCompress: the compress plugin in front of Gunicorn: gzip, br and
+//     zstd decoded by curl and by Go's decoders give the app's bytes back
+//     (bodies in memory and in temp files); 206, no-transform, already
+//     encoded, small and unacceptable responses pass unchanged; HEAD and
+//     304 carry the fields GET and 200 would.
 //   - TestGoPlugin_*: filters written with proxy-wasm-go-sdk
 //     (testdata/goplugins, built by the tests; `task plugins:test`) behave
 //     as the SDK documents, in front of Go upstreams: header and body

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/wedgeproxy/wedge/internal/testenv"
+	"github.com/wedgeproxy/wedge/plugins"
 	"github.com/wedgeproxy/wedge/server"
 	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/pluginhost"
@@ -141,7 +142,7 @@ func goPluginSpec(t testing.TB, name string) config.Plugin {
 }
 
 // pluginConfig adds pools (name -> host:port) to cfg's upstreams, keeping
-// "app" the default, turns the admin listener on, shares one wazero
+// "app" the default (the built-in router, first in the chain), turns the admin listener on, shares one wazero
 // compilation cache between every Wedge of the test process, sets the
 // plugin chain (callback_timeout 10s unless set) and applies the defaults.
 func pluginConfig(t testing.TB, cfg *config.Config, pools map[string]string, plugins []config.Plugin) {
@@ -150,8 +151,10 @@ func pluginConfig(t testing.TB, cfg *config.Config, pools map[string]string, plu
 	for name, addr := range pools {
 		cfg.Upstreams[name] = &config.Upstream{Servers: []config.UpstreamServer{{Address: addr}}}
 	}
-	cfg.DefaultUpstream = "app"
-	cfg.Plugins = slices.Clone(plugins)
+	// The built-in router first, with a default route to "app": the
+	// plugins under test see wedge.upstream set and may change it.
+	cfg.Plugins = append([]config.Plugin{{Name: "routes", Builtin: "router", Config: config.JSONValue(`{"routes":[{"upstream":"app"}]}`)}},
+		plugins...)
 	for i := range cfg.Plugins {
 		if cfg.Plugins[i].CallbackTimeout == 0 {
 			// Generous: a loaded machine running -race must not fail
@@ -1048,7 +1051,7 @@ func TestGoPlugin_Configuration(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Builtins: plugins.Builtin})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(ctx)

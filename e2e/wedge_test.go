@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wedgeproxy/wedge/plugins"
 	"github.com/wedgeproxy/wedge/server"
 	"github.com/wedgeproxy/wedge/server/config"
 )
@@ -50,7 +51,7 @@ func startWedge(t *testing.T, upstream string, tweak func(*config.Config)) *wedg
 			t.Fatalf("validating configuration: %v", err)
 		}
 		log := slog.New(slog.NewJSONHandler(w.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		srv, err := server.New(cfg, server.Options{Logger: log})
+		srv, err := server.New(cfg, server.Options{Logger: log, Builtins: plugins.Builtin})
 		if err != nil {
 			t.Fatalf("server.New: %v", err)
 		}

@@ -23,8 +23,10 @@ import (
 
 // BenchmarkServer measures the whole server in process: HTTP/1.1
 // keep-alive requests over loopback, each proxied to an in-process
-// upstream that answers a fixed 1 KiB body, with 0, 1 and 3 trivial Go
-// plugins (testdata/benchplugin: adds one request field) in the chain.
+// upstream that answers a fixed 1 KiB body, with the built-in router
+// alone (one route to the pool: Wedge routes nothing itself) and then 1
+// and 3 trivial Go plugins (testdata/benchplugin: adds one request field)
+// after it in the chain.
 // The sub-benchmarks run side by side in one run so that their numbers
 // compare on a shared, noisy machine.
 //
@@ -52,12 +54,19 @@ func benchServer(b *testing.B, plugins int) {
 	fmt.Fprintf(&yaml, "listen:\n  - address: 127.0.0.1:0\nadmin:\n  address: \"\"\nlog:\n  access: \"off\"\n  level: error\n")
 	fmt.Fprintf(&yaml, "limits:\n  keepalive_requests: 1000000000\n")
 	fmt.Fprintf(&yaml, "upstreams:\n  app:\n    servers:\n      - address: %s\n", up)
+	router, err := filepath.Abs(filepath.Join("..", "plugins", "router", "router.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := filepath.Join(os.TempDir(), "wedge-bench-wasm")
+	var wasm string
 	if plugins > 0 {
-		wasm, cache := benchPlugin(b)
-		fmt.Fprintf(&yaml, "plugin_cache: %s\nplugins:\n", cache)
-		for i := range plugins {
-			fmt.Fprintf(&yaml, "  - name: bench%d\n    path: %s\n", i, wasm)
-		}
+		wasm, cache = benchPlugin(b)
+	}
+	fmt.Fprintf(&yaml, "plugin_cache: %s\nplugins:\n", cache)
+	fmt.Fprintf(&yaml, "  - name: router\n    path: %s\n    config: {routes: [{upstream: app}]}\n", router)
+	for i := range plugins {
+		fmt.Fprintf(&yaml, "  - name: bench%d\n    path: %s\n", i, wasm)
 	}
 	cfg, err := config.Parse("bench.yaml", yaml.Bytes())
 	if err != nil {

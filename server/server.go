@@ -7,6 +7,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,15 +17,20 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wedgeproxy/wedge/certs"
 	"github.com/wedgeproxy/wedge/server/config"
+	"github.com/wedgeproxy/wedge/server/internal/cachestore"
 	"github.com/wedgeproxy/wedge/server/internal/message"
 	"github.com/wedgeproxy/wedge/server/listen"
 	"github.com/wedgeproxy/wedge/server/pluginhost"
@@ -46,6 +53,18 @@ type Server struct {
 	adminLn  net.Listener
 	serveErr chan error
 	plugins  *pluginhost.Host // created with the first configuration that has plugins
+	builtins func(name string) ([]byte, bool)
+	cache    *proxy.Cache     // the cache plugin's store, created with the plugin host; kept across reloads
+
+	// HTTPS: the certificates of the current configuration (nil without
+	// a TLS listener), the TLS configuration every TLS and QUIC listener
+	// shares (its GetCertificate follows certs across reloads), the UDP
+	// sockets of the HTTP/3 listeners, and the port-80 redirect.
+	certs      atomic.Pointer[certs.Manager]
+	tlsConf    *tls.Config
+	pcs        []net.PacketConn
+	redirect   *http.Server
+	redirectLn net.Listener
 }
 
 // Options are what a Server needs besides its configuration.
@@ -53,12 +72,17 @@ type Options struct {
 	// Logger is the error log. Nil means JSON lines on stderr at the
 	// configured level.
 	Logger *slog.Logger
+	// Builtins returns the .wasm of a built-in plugin by name (a
+	// configuration's builtin: router, cache or compress), false when there
+	// is none. The wedge binary passes plugins.Builtin; nil refuses every
+	// configuration that names a built-in, the default chain included.
+	Builtins func(name string) ([]byte, bool)
 }
 
 // New builds a Server from a validated configuration: logs, metrics, the
 // pipeline and its upstream pools. Nothing listens yet.
 func New(cfg *config.Config, opt Options) (*Server, error) {
-	s := &Server{cfg: cfg, log: opt.Logger, reg: prometheus.NewRegistry(), serveErr: make(chan error, 8)}
+	s := &Server{cfg: cfg, log: opt.Logger, builtins: opt.Builtins, reg: prometheus.NewRegistry(), serveErr: make(chan error, 8)}
 	if s.log == nil {
 		s.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.Log.Level)}))
 	}
@@ -78,8 +102,13 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.handler = h
-	s.srv = listen.New(h, cfg.Limits, listen.Options{Logger: s.log, Registerer: s.reg})
-	s.reg.MustRegister(&poolCollector{s: s})
+	s.srv = listen.New(h, cfg.Limits, listen.Options{
+		Logger:           s.log,
+		Registerer:       s.reg,
+		HandshakeTimeout: cfg.TLS.HandshakeTimeout.Std(),
+		HSTS:             cfg.TLS.HSTS,
+	})
+	s.reg.MustRegister(&poolCollector{s: s}, certCollector{s})
 	return s, nil
 }
 
@@ -100,8 +129,13 @@ func (s *Server) newHandler(cfg *config.Config) (*proxy.Handler, error) {
 			return nil, fmt.Errorf("starting the plugin host: %w", err)
 		}
 		s.plugins = host
+		c, err := proxy.NewCache(cachestore.Options{}, s.reg)
+		if err != nil {
+			return nil, err
+		}
+		s.cache = c
 	}
-	return proxy.New(cfg, proxy.Options{Logger: s.log, AccessLog: s.access, Metrics: s.metrics, Plugins: s.plugins})
+	return proxy.New(cfg, proxy.Options{Logger: s.log, AccessLog: s.access, Metrics: s.metrics, Plugins: s.plugins, Cache: s.cache, Builtins: s.builtins})
 }
 
 // dispatcher sends plugins' proxy_http_call through the current
@@ -136,6 +170,7 @@ func logLevel(l string) slog.Level {
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	hasTLS := false
 	for _, l := range s.cfg.Listen {
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
@@ -143,6 +178,36 @@ func (s *Server) Start() error {
 			return fmt.Errorf("listening on %s: %w", l.Address, err)
 		}
 		s.lns = append(s.lns, ln)
+		hasTLS = hasTLS || l.TLS
+		var pc net.PacketConn
+		if l.HTTP3 {
+			// the same port over UDP, also when the address asked for port 0
+			if pc, err = net.ListenPacket("udp", ln.Addr().String()); err != nil {
+				s.closeListeners()
+				return fmt.Errorf("listening on %s (udp, for http3): %w", l.Address, err)
+			}
+		}
+		s.pcs = append(s.pcs, pc)
+	}
+	if r := s.cfg.TLS.RedirectHTTP; hasTLS && r != "off" && r != "" {
+		ln, err := net.Listen("tcp", r)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listening on tls.redirect_http %s: %w", r, err)
+		}
+		s.redirectLn = ln
+	}
+	if hasTLS {
+		m, err := s.newCerts(s.cfg)
+		if err != nil {
+			s.closeListeners()
+			return err
+		}
+		s.certs.Store(m)
+		s.tlsConf = m.TLSConfig()
+		s.tlsConf.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.certs.Load().GetCertificate(hello)
+		}
 	}
 	if a := s.cfg.Admin.Address; a != "" {
 		ln, err := net.Listen("tcp", a)
@@ -153,6 +218,12 @@ func (s *Server) Start() error {
 		s.adminLn = ln
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/cache/purge", func(w http.ResponseWriter, r *http.Request) {
+			s.mu.Lock()
+			c := s.cache
+			s.mu.Unlock()
+			proxy.CachePurgeHandler(c).ServeHTTP(w, r) // POST or PURGE ?url=, ?prefix=, ?all=1
+		})
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
@@ -165,15 +236,115 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
-	for _, ln := range s.lns {
+	for i, ln := range s.lns {
+		l := s.cfg.Listen[i]
 		go func() {
-			if err := s.srv.Serve(ln); err != nil {
+			serve := s.srv.Serve
+			if l.TLS {
+				serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, s.tlsConf) }
+			}
+			if err := serve(ln); err != nil {
 				s.serveErr <- fmt.Errorf("serving %s: %w", ln.Addr(), err)
 			}
 		}()
-		s.log.Info("listening", "address", ln.Addr().String())
+		if pc := s.pcs[i]; pc != nil {
+			go func() {
+				if err := s.srv.ServeQUIC(pc, s.tlsConf); err != nil {
+					s.serveErr <- fmt.Errorf("serving %s (http3): %w", pc.LocalAddr(), err)
+				}
+			}()
+		}
+		s.log.Info("listening", "address", ln.Addr().String(), "tls", l.TLS, "http3", l.HTTP3)
+	}
+	if ln := s.redirectLn; ln != nil {
+		s.redirect = &http.Server{
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s.certs.Load().HTTPHandler().ServeHTTP(w, r)
+			}),
+			ReadHeaderTimeout: s.cfg.Limits.ClientHeaderTimeout.Std(),
+			IdleTimeout:       s.cfg.Limits.KeepaliveTimeout.Std(),
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+		go func() {
+			if err := s.redirect.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.serveErr <- fmt.Errorf("serving tls.redirect_http %s: %w", ln.Addr(), err)
+			}
+		}()
+		s.log.Info("redirecting to HTTPS and answering ACME HTTP-01", "address", ln.Addr().String())
+	}
+	if m := s.certs.Load(); m != nil {
+		if err := m.Start(); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// newCerts builds the certificate manager of cfg's tls section, for the
+// ports Start bound.
+func (s *Server) newCerts(cfg *config.Config) (*certs.Manager, error) {
+	t := cfg.TLS
+	cc := certs.Config{
+		Domains:    t.Domains,
+		Email:      t.Email,
+		CA:         t.CA,
+		Challenges: t.Challenges,
+		DataDir:    t.DataDir,
+		LocalCA:    t.LocalCA,
+		Logger:     s.log,
+		HTTPPort:   80,
+		TLSPort:    443,
+	}
+	if t.CARoot != "" {
+		data, err := os.ReadFile(t.CARoot)
+		if err != nil {
+			return nil, fmt.Errorf("reading tls.ca_root: %w", err)
+		}
+		cc.CARoots = x509.NewCertPool()
+		if !cc.CARoots.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("reading tls.ca_root: no PEM certificate in %s", t.CARoot)
+		}
+	}
+	if t.EAB.KeyID != "" {
+		cc.EAB = &certs.EAB{KeyID: t.EAB.KeyID, MACKey: t.EAB.MACKey}
+	}
+	if od := t.OnDemand; od != nil {
+		cc.OnDemand = &certs.OnDemand{Ask: od.Ask, Burst: od.Burst, Interval: od.Interval.Std()}
+	}
+	for _, f := range t.Certificates {
+		cc.Files = append(cc.Files, certs.KeyPair{Cert: f.Cert, Key: f.Key})
+	}
+	if s.redirectLn != nil {
+		cc.HTTPPort = portOf(s.redirectLn.Addr())
+	}
+	for i, l := range s.cfg.Listen {
+		if l.TLS && i < len(s.lns) {
+			cc.TLSPort = portOf(s.lns[i].Addr())
+			break
+		}
+	}
+	m, err := certs.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("setting up certificates: %w", err)
+	}
+	return m, nil
+}
+
+func portOf(a net.Addr) int {
+	_, p, _ := net.SplitHostPort(a.String())
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// RenewCertificate renews the ACME certificate of a domain in tls.domains
+// now, even if it is not due, and serves the new one from the next
+// handshake on. Connections keep their certificate.
+func (s *Server) RenewCertificate(ctx context.Context, name string) error {
+	m := s.certs.Load()
+	if m == nil {
+		return fmt.Errorf("renewing %q: no TLS listener", name)
+	}
+	return m.Renew(ctx, name)
 }
 
 func (s *Server) closeListeners() {
@@ -181,6 +352,18 @@ func (s *Server) closeListeners() {
 		ln.Close()
 	}
 	s.lns = nil
+	for _, pc := range s.pcs {
+		if pc != nil {
+			pc.Close()
+		}
+	}
+	s.pcs = nil
+	if s.redirectLn != nil {
+		s.redirectLn.Close()
+	}
+	if m := s.certs.Swap(nil); m != nil {
+		m.Close()
+	}
 	if s.adminLn != nil {
 		s.adminLn.Close()
 	}
@@ -220,9 +403,34 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if !slices.Equal(cfg.Listen, s.cfg.Listen) || cfg.Admin != s.cfg.Admin {
 		s.log.Warn("listen and admin addresses changed; they take effect at the next restart")
 	}
+	var newCerts *certs.Manager
+	if m := s.certs.Load(); m != nil {
+		if reflect.DeepEqual(cfg.TLS, s.cfg.TLS) {
+			// certificate files are read again on every reload (SIGHUP)
+			if err := m.Reload(); err != nil {
+				return fmt.Errorf("reloading: %w", err)
+			}
+		} else {
+			nm, err := s.newCerts(cfg)
+			if err != nil {
+				return fmt.Errorf("reloading: %w", err)
+			}
+			newCerts = nm
+		}
+	}
 	h, err := s.newHandler(cfg)
 	if err != nil {
+		if newCerts != nil {
+			newCerts.Close()
+		}
 		return fmt.Errorf("reloading: %w", err)
+	}
+	if newCerts != nil {
+		if err := newCerts.Start(); err != nil {
+			s.log.Error("managing the new certificates", "err", err)
+		}
+		s.certs.Swap(newCerts).Close()
+		s.log.Info("tls section changed: certificates follow the new configuration (listeners, redirect_http, hsts and handshake_timeout at the next restart)")
 	}
 	old := s.srv.SetHandler(h, cfg.Limits)
 	s.handler, s.cfg = h, cfg
@@ -249,12 +457,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.admin != nil {
 		s.admin.Shutdown(ctx)
 	}
+	if s.redirect != nil {
+		s.redirect.Shutdown(ctx)
+	}
+	if m := s.certs.Swap(nil); m != nil {
+		m.Close()
+	}
 	s.mu.Lock()
 	h := s.handler
 	s.mu.Unlock()
 	h.Close(ctx)
 	if s.plugins != nil {
 		s.plugins.Close(ctx)
+	}
+	if s.cache != nil {
+		s.cache.Close()
 	}
 	s.closeLogs()
 	return err
@@ -263,6 +480,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeLogs() {
 	if s.accessW != nil {
 		s.accessW.Close()
+	}
+}
+
+// certCollector exports the current certificates' expiry
+// (wedge_tls_certificate_expiry_days) at scrape time.
+type certCollector struct{ s *Server }
+
+func (c certCollector) Describe(ch chan<- *prometheus.Desc) {
+	// unchecked: the certificate manager comes and goes with the
+	// configuration
+}
+
+func (c certCollector) Collect(ch chan<- prometheus.Metric) {
+	if m := c.s.certs.Load(); m != nil {
+		m.Collect(ch)
 	}
 }
 

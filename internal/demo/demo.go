@@ -1,6 +1,7 @@
 // Package demo runs `wedge demo`: a small sample app on loopback with
-// Wedge in front of it, so a newcomer sees buffering, static files,
-// X-Accel-Redirect and streaming with nothing installed but Go.
+// Wedge in front of it, so a newcomer sees buffering, routing (the built-in
+// router plugin: static files, X-Accel-Redirect, a redirect, a fixed
+// answer) and streaming with nothing installed but Go.
 package demo
 
 import (
@@ -9,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wedgeproxy/wedge/plugins"
 	"github.com/wedgeproxy/wedge/server"
 	"github.com/wedgeproxy/wedge/server/config"
 )
@@ -68,10 +71,22 @@ func Run(ctx context.Context, out io.Writer, opt Options) error {
 	if err != nil {
 		return err
 	}
-	cfg.Static = []config.StaticMount{
-		{Prefix: "/static/", Root: filepath.Join(dir, "public"), Index: "index.html"},
-		{Prefix: "/protected/", Root: filepath.Join(dir, "protected"), Index: "index.html", Internal: true},
+	// The built-in router decides: /static/ from the public directory,
+	// /protected/ only for the app's X-Accel-Redirect, a redirect and a
+	// fixed answer, everything else to the app.
+	routes, err := json.Marshal(map[string]any{"routes": []map[string]any{
+		{"path": "/static/", "strip_prefix": "/static", "static": map[string]any{"root": filepath.Join(dir, "public")},
+			"response_headers": map[string]any{"set": map[string]string{"Cache-Control": "max-age=60"}}},
+		{"path": "/protected/", "internal": true, "strip_prefix": "/protected", "static": map[string]any{"root": filepath.Join(dir, "protected")}},
+		{"path": map[string]string{"regexp": "^/docs/(.*)$"}, "redirect": map[string]any{"status": 301, "to": "/static/$1"}},
+		{"path": map[string]string{"exact": "/ping"}, "respond": map[string]any{"body": "pong from the router\n"}},
+		{"upstream": "app"},
+	}})
+	if err != nil {
+		return err
 	}
+	cfg.Plugins = config.DefaultChain("app")
+	cfg.Plugins[0].Config = routes
 	cfg.Log.Access = "off"
 	cfg.Limits.ClientMaxBodySize = 64 << 20
 	if err := cfg.Validate(); err != nil {
@@ -81,7 +96,7 @@ func Run(ctx context.Context, out io.Writer, opt Options) error {
 	if opt.Quiet {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv, err := server.New(cfg, server.Options{Logger: log})
+	srv, err := server.New(cfg, server.Options{Logger: log, Builtins: plugins.Builtin})
 	if err != nil {
 		return err
 	}
@@ -100,6 +115,8 @@ Try:
   curl -i -H 'Accept-Encoding: gzip' %[1]s/static/style.css --output -   # precompressed .gz sidecar
   curl -i -H 'Range: bytes=0-9' %[1]s/static/style.css                    # 206 Partial Content
   curl -i %[1]s/download                           # the app answers X-Accel-Redirect, Wedge sends the file
+  curl -i %[1]s/docs/style.css                     # the router redirects (301) with a capture
+  curl -i %[1]s/ping                               # the router answers by itself
   curl -N %[1]s/events                             # server-sent events stream through unbuffered
   head -c 5000000 /dev/urandom | curl -sS -T - %[1]s/upload   # a chunked 5 MB upload, buffered before the app sees it
 

@@ -33,6 +33,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed" // the probe module
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wedgeproxy/wedge/plugins"
 	"github.com/wedgeproxy/wedge/server"
 	"github.com/wedgeproxy/wedge/server/config"
 )
@@ -91,11 +93,18 @@ type Options struct {
 	Upstreams map[string]http.Handler
 	// DefaultUpstream is the pool requests go to when no plugin sets
 	// wedge.upstream. Default: "app" when there is such a pool, else the
-	// only pool; required when there are several others.
+	// only pool. With several pools and none of them "app", "" leaves
+	// routing to the plugin under test.
+	//
+	// Routing is a plugin's job in Wedge: the harness puts the built-in
+	// router first in the chain, with a route per Static mount and a
+	// default route to DefaultUpstream, so the plugin under test sees
+	// wedge.upstream already set and may change it.
 	DefaultUpstream string
-	// Static lists static mounts (wedge.yaml's static:), for plugins that
-	// set wedge.static. Roots must be existing directories.
-	Static []config.StaticMount
+	// Static lists static mounts, served by the built-in router's static
+	// routes (named after Name, the wedge.static a plugin may set).
+	// Roots must be existing directories. They need a DefaultUpstream.
+	Static []StaticMount
 	// Configure, when set, may change the configuration last, before it
 	// is validated: limits, trusted_proxies, more plugins in the chain
 	// around the one under test, ... The harness then puts its probes
@@ -258,7 +267,6 @@ func New(t TB, wasm []byte, opt Options) (*Harness, error) {
 		Admin:     config.Admin{Address: "127.0.0.1:0"},
 		Log:       config.Log{Access: "off", Level: "debug"},
 		Upstreams: make(map[string]*config.Upstream, len(handlers)),
-		Static:    opt.Static,
 		Plugins: []config.Plugin{{
 			Name:            opt.Name,
 			Path:            wasmPath,
@@ -275,9 +283,22 @@ func New(t TB, wasm []byte, opt Options) (*Harness, error) {
 	for name, addr := range ups.addrs {
 		cfg.Upstreams[name] = &config.Upstream{Servers: []config.UpstreamServer{{Address: addr}}}
 	}
-	cfg.DefaultUpstream = opt.DefaultUpstream
-	if _, ok := handlers["app"]; ok && cfg.DefaultUpstream == "" {
-		cfg.DefaultUpstream = "app"
+	def := opt.DefaultUpstream
+	if _, ok := handlers["app"]; ok && def == "" {
+		def = "app"
+	}
+	if def == "" && len(handlers) == 1 {
+		for name := range handlers {
+			def = name
+		}
+	}
+	if def != "" || len(opt.Static) > 0 {
+		router, err := routerPlugin(def, opt.Static)
+		if err != nil {
+			ups.close()
+			return nil, err
+		}
+		cfg.Plugins = append([]config.Plugin{router}, cfg.Plugins...)
 	}
 	if opt.Configure != nil {
 		opt.Configure(cfg)
@@ -301,7 +322,7 @@ func New(t TB, wasm []byte, opt Options) (*Harness, error) {
 		}
 	}
 
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(&logHandler{r: h.log})})
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(&logHandler{r: h.log}), Builtins: plugins.Builtin})
 	if err != nil {
 		ups.close()
 		return nil, fmt.Errorf("starting wedge: %w", err)
@@ -712,4 +733,59 @@ func (u *upstreams) close() {
 	for _, s := range u.servers {
 		s.Close()
 	}
+}
+
+// StaticMount is a directory the harness's router serves at a path
+// prefix (plugins/router: a route with path.prefix, strip_prefix and
+// static).
+type StaticMount struct {
+	// Name is the mount's name, the value of wedge.static for it.
+	// Default: "routes[i]", i its index in Options.Static.
+	Name string
+	// Prefix is the URL path prefix, e.g. "/files/"; the file for
+	// "/files/a.txt" is Root+"/a.txt".
+	Prefix string
+	// Root is the directory served.
+	Root string
+	// Index is the file served for a directory; default index.html.
+	Index string
+	// Browse lists a directory without an index file.
+	Browse bool
+	// Internal serves the mount only for X-Accel-Redirect targets.
+	Internal bool
+}
+
+// routerName is the harness's built-in router in the chain.
+const routerName = "wedgetest-router"
+
+// routerPlugin is the built-in router with a route per mount, then a
+// default route to pool ("" for none).
+func routerPlugin(pool string, mounts []StaticMount) (config.Plugin, error) {
+	if len(mounts) > 0 && pool == "" {
+		return config.Plugin{}, errors.New("wedgetest: Static needs a DefaultUpstream")
+	}
+	routes := make([]map[string]any, 0, len(mounts)+1)
+	for _, m := range mounts {
+		if !strings.HasPrefix(m.Prefix, "/") {
+			return config.Plugin{}, fmt.Errorf("wedgetest: static prefix %q must start with \"/\"", m.Prefix)
+		}
+		r := map[string]any{
+			"path":     map[string]string{"prefix": m.Prefix},
+			"static":   map[string]any{"root": m.Root, "index": m.Index, "browse": m.Browse},
+			"internal": m.Internal,
+		}
+		if m.Name != "" {
+			r["name"] = m.Name
+		}
+		if p := strings.TrimSuffix(m.Prefix, "/"); p != "" {
+			r["strip_prefix"] = p
+		}
+		routes = append(routes, r)
+	}
+	routes = append(routes, map[string]any{"upstream": pool})
+	conf, err := json.Marshal(map[string]any{"routes": routes})
+	if err != nil {
+		return config.Plugin{}, err
+	}
+	return config.Plugin{Name: routerName, Builtin: "router", Config: conf, PoolSize: 1}, nil
 }

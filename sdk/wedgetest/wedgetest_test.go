@@ -175,7 +175,7 @@ func TestHarness_Static(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("file a\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := newRouter(t, wedgetest.Options{Static: []config.StaticMount{{Prefix: "/files/", Root: dir}}})
+	h := newRouter(t, wedgetest.Options{Static: []wedgetest.StaticMount{{Prefix: "/files/", Root: dir}}})
 	res := h.Do(wedgetest.Request{Path: "/files/a.txt"})
 	if res.Status != 200 || string(res.Body) != "file a\n" || !res.Static || res.Local || res.Upstream != nil {
 		t.Errorf("static: %d %q Static %v Local %v Upstream %v", res.Status, res.Body, res.Static, res.Local, res.Upstream)

@@ -19,7 +19,7 @@
 //
 // # Paths
 //
-// Relative paths in a file (static roots, temp_path, a log.access file) are
+// Relative paths in a file (plugin paths, temp_path, a log.access file) are
 // relative to the file's directory.
 //
 // # Environment variables
@@ -47,6 +47,10 @@ type Config struct {
 	Listen []Listener `yaml:"listen"`
 	// Admin is the admin listener (Prometheus metrics on /metrics).
 	Admin Admin `yaml:"admin"`
+	// TLS says where the certificates of the listeners with tls: true
+	// come from (ACME, on-demand, files, a local CA) and how HTTPS is
+	// served. See TLS.
+	TLS TLS `yaml:"tls"`
 	// Log sets the access and error logs.
 	Log Log `yaml:"log"`
 	// Limits holds the timeouts and sizes that protect the upstream, named
@@ -55,18 +59,16 @@ type Config struct {
 	// Upstreams maps a pool name to its servers. Default: one pool named
 	// "app" with the server 127.0.0.1:8000.
 	Upstreams map[string]*Upstream `yaml:"upstreams"`
-	// DefaultUpstream names the pool that requests go to when no plugin
-	// picks one. Default: the only pool, when there is exactly one.
-	DefaultUpstream string `yaml:"default_upstream"`
-	// Static lists directories served at a path prefix, like nginx's
-	// `location /p/ { alias /dir/; }`.
-	Static []StaticMount `yaml:"static"`
 	// TrustedProxies lists the addresses or CIDR prefixes whose
 	// X-Forwarded-* and Forwarded fields are believed. Others are replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Plugins is the chain of proxy-wasm filters every request runs
 	// through: request phases in this order, response phases in reverse.
-	// Empty: no plugins.
+	// Routing is a plugin's job (the built-in router sets wedge.upstream
+	// or wedge.static): Wedge itself sends nowhere a request that no
+	// plugin routed (502). Absent: the default chain, DefaultChain of the
+	// only pool (with several pools it must be written). Written empty
+	// ("plugins: []"): no plugins.
 	Plugins []Plugin `yaml:"plugins"`
 	// PluginCache is the directory where compiled plugins are kept between
 	// runs (wazero's compilation cache), so a restart does not compile
@@ -91,6 +93,94 @@ type Listener struct {
 	// Address is host:port to listen on, e.g. "127.0.0.1:8080" or
 	// "[::1]:8080".
 	Address string `yaml:"address"`
+	// TLS serves HTTPS on this address: TLS 1.2 and 1.3, HTTP/2 and
+	// HTTP/1.1 by ALPN, certificates from the tls section. Default false
+	// (cleartext HTTP/1.1, and HTTP/2 with prior knowledge).
+	TLS bool `yaml:"tls"`
+	// HTTP3 also serves HTTP/3 on the same port over UDP (QUIC), announced
+	// by Alt-Svc on the TLS responses. Needs TLS. Default false.
+	HTTP3 bool `yaml:"http3"`
+}
+
+// TLS is where certificates come from and how HTTPS is served (Caddy's
+// automatic HTTPS, in nginx-like terms). Any mix of the sources may be
+// used; a handshake takes, by server name, a certificate file that covers
+// it, then a managed domain's, then the local CA's (localhost, IPs), then
+// on-demand.
+type TLS struct {
+	// Domains are DNS names whose certificates are obtained from the ACME
+	// CA at start, and renewed in the background. No wildcards (they need
+	// the DNS-01 challenge) and no IP addresses.
+	Domains []string `yaml:"domains"`
+	// Email is the ACME account's contact address. Optional.
+	Email string `yaml:"email"`
+	// CA is the ACME directory URL (https). Default: Let's Encrypt,
+	// https://acme-v02.api.letsencrypt.org/directory. ZeroSSL is
+	// https://acme.zerossl.com/v2/DV90 (it needs eab).
+	CA string `yaml:"ca"`
+	// CARoot is a PEM file of the root certificates trusted for the ACME
+	// server's own HTTPS, for a private CA. Default: the system roots.
+	CARoot string `yaml:"ca_root"`
+	// EAB is the External Account Binding (RFC 8555 §7.3.4) the CA gave
+	// out. Default: none.
+	EAB EAB `yaml:"eab"`
+	// Challenges are the ACME challenge types offered: "http-01" (needs
+	// redirect_http on port 80, or port 80 free), "tls-alpn-01" (answered
+	// on the TLS listener, port 443). Default: both.
+	Challenges []string `yaml:"challenges"`
+	// DataDir holds ACME accounts, certificates, keys, OCSP staples and
+	// the local CA. It is created when missing. Default: "wedge" under
+	// $XDG_DATA_HOME, or ~/.local/share/wedge.
+	DataDir string `yaml:"data_dir"`
+	// OnDemand, when present, obtains a certificate at the first handshake
+	// for any name its ask URL approves (for hosting customer domains).
+	OnDemand *OnDemand `yaml:"on_demand"`
+	// Certificates are certificate files, read again on SIGHUP.
+	Certificates []Certificate `yaml:"certificates"`
+	// LocalCA serves localhost, *.localhost and IP addresses with
+	// certificates of a local CA whose root is written to
+	// DATA_DIR/local-ca/root.crt (trust it to connect without warnings).
+	// Default false.
+	LocalCA bool `yaml:"local_ca"`
+	// RedirectHTTP is the address of a cleartext listener that answers
+	// ACME HTTP-01 challenges and redirects everything else to HTTPS with
+	// 308. "off" turns it off. Default: ":80" when domains or on_demand
+	// are set, else "off".
+	RedirectHTTP string `yaml:"redirect_http"`
+	// HSTS is the Strict-Transport-Security value added to HTTPS
+	// responses (RFC 6797), e.g. "max-age=31536000; includeSubDomains".
+	// Default: "" (none).
+	HSTS string `yaml:"hsts"`
+	// HandshakeTimeout bounds a TLS or QUIC handshake. Default 10s.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+}
+
+// EAB is an ACME External Account Binding.
+type EAB struct {
+	// KeyID is the key identifier the CA gave out.
+	KeyID string `yaml:"key_id"`
+	// MACKey is the HMAC key the CA gave out, base64url.
+	MACKey string `yaml:"mac_key"`
+}
+
+// OnDemand is the on-demand TLS policy (Caddy's on_demand_tls).
+type OnDemand struct {
+	// Ask is the URL asked before obtaining a certificate for a new name:
+	// GET ask?domain=NAME, and a 2xx answer approves it. Required.
+	Ask string `yaml:"ask"`
+	// Burst is the most certificates obtained per Interval. Default 10.
+	Burst int `yaml:"burst"`
+	// Interval is the sliding window of Burst. Default 1m.
+	Interval Duration `yaml:"interval"`
+}
+
+// Certificate is a certificate chain and key in PEM files, relative to the
+// config file.
+type Certificate struct {
+	// Cert is the certificate chain file, leaf first.
+	Cert string `yaml:"cert"`
+	// Key is the private key file.
+	Key string `yaml:"key"`
 }
 
 // Admin is the admin listener.
@@ -240,35 +330,17 @@ type UpstreamServer struct {
 	FailTimeout Duration `yaml:"fail_timeout"`
 }
 
-// StaticMount serves files from a directory at a URL path prefix.
-type StaticMount struct {
-	// Prefix is the URL path prefix, e.g. "/static/". It must start with
-	// "/"; ApplyDefaults adds a missing trailing "/", so "/static" does not
-	// match "/staticfoo". No two mounts share a prefix.
-	Prefix string `yaml:"prefix"`
-	// Root is the directory whose files are served; "/static/a.css" with
-	// Prefix "/static/" is Root+"/a.css" (nginx alias). It must exist and be
-	// a directory; a relative Root is relative to the config file.
-	Root string `yaml:"root"`
-	// Index is the file name (no "/") served for a directory. Default
-	// "index.html".
-	Index string `yaml:"index"`
-	// Browse lists a directory that has no index file. Default false
-	// (403).
-	Browse bool `yaml:"browse"`
-	// Internal makes the mount reachable only through X-Accel-Redirect from
-	// an upstream response, never by a client's own request (nginx
-	// `internal`).
-	Internal bool `yaml:"internal"`
-}
-
 // Plugin is one proxy-wasm (ABI v0.2.1) filter in the chain.
 type Plugin struct {
 	// Name identifies the plugin in logs, metrics and the plugin_name
 	// property. Required, unique in the chain.
 	Name string `yaml:"name"`
-	// Path is the .wasm file, relative to the config file.
+	// Path is the .wasm file, relative to the config file. Exactly one of
+	// Path and Builtin.
 	Path string `yaml:"path"`
+	// Builtin names a plugin embedded in the wedge binary: "router",
+	// "cache" or "compress" (Builtins).
+	Builtin string `yaml:"builtin"`
 	// Config is handed to the plugin's proxy_on_configure as its plugin
 	// configuration, converted from YAML to JSON. Absent: empty.
 	Config JSONValue `yaml:"config"`

@@ -21,19 +21,52 @@ const (
 // --to flags (host:port or "unix:/path.sock"; all of them make the one pool
 // "app"; default 127.0.0.1:8000), admin the --admin flag ("" for none).
 // Defaults are applied and the result validated; problems name the flag,
-// e.g. `--listen: "8080" is not host:port, e.g. 127.0.0.1:8080`.
+// e.g. `--listen: "8080" is not host:port, e.g. 127.0.0.1:8080`. It is
+// Quick{Listen: listen, To: to, Admin: admin}.Config().
 func QuickMode(listen []string, to []string, admin string) (*Config, error) {
-	c := &Config{Admin: Admin{Address: admin}}
-	for _, a := range listen {
-		c.Listen = append(c.Listen, Listener{Address: a})
+	return Quick{Listen: listen, To: to, Admin: admin}.Config()
+}
+
+// Quick is the command line of quick mode, one field per flag.
+type Quick struct {
+	// Listen is --listen: client addresses, host:port. Default
+	// 127.0.0.1:8080, or ":443" with Domains.
+	Listen []string
+	// To is --to: the upstream servers of the pool "app". Default
+	// 127.0.0.1:8000.
+	To []string
+	// Admin is --admin: the admin address, "" for none.
+	Admin string
+	// Domains is --domain: names to get certificates for from the ACME CA.
+	// With them every Listen address serves HTTPS (HTTP/1.1, HTTP/2 and
+	// HTTP/3) and ":80" answers HTTP-01 challenges and redirects to HTTPS.
+	Domains []string
+	// Email is --email: the ACME account's contact.
+	Email string
+	// CA is --ca: the ACME directory URL. Default Let's Encrypt.
+	CA string
+}
+
+// Config builds, defaults and validates the configuration q describes.
+// Problems name the flag (--listen, --to, --admin, --domain, --email,
+// --ca).
+func (q Quick) Config() (*Config, error) {
+	c := &Config{Admin: Admin{Address: q.Admin}}
+	listen := q.Listen
+	if len(listen) == 0 && len(q.Domains) > 0 {
+		listen = []string{":443"}
 	}
-	if len(to) > 0 {
+	for _, a := range listen {
+		c.Listen = append(c.Listen, Listener{Address: a, TLS: len(q.Domains) > 0, HTTP3: len(q.Domains) > 0})
+	}
+	if len(q.To) > 0 {
 		u := &Upstream{}
-		for _, a := range to {
+		for _, a := range q.To {
 			u.Servers = append(u.Servers, UpstreamServer{Address: a})
 		}
 		c.Upstreams = map[string]*Upstream{defaultPool: u}
 	}
+	c.TLS.Domains, c.TLS.Email, c.TLS.CA = q.Domains, q.Email, q.CA
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
 		var e *Error
@@ -56,6 +89,12 @@ func flagName(path string) string {
 		return "--to"
 	case path == "admin.address":
 		return "--admin"
+	case strings.HasPrefix(path, "tls.domains"):
+		return "--domain"
+	case path == "tls.email":
+		return "--email"
+	case path == "tls.ca":
+		return "--ca"
 	}
 	return path
 }
@@ -78,6 +117,7 @@ func (c *Config) ApplyDefaults() {
 	if c.ServerName == "" {
 		c.ServerName = "wedge"
 	}
+	c.tlsDefaults()
 
 	l, p := &c.Limits, "limits."
 	c.durDefault(&l.ClientHeaderTimeout, p+"client_header_timeout", 60*time.Second)
@@ -134,12 +174,11 @@ func (c *Config) ApplyDefaults() {
 			c.durDefault(&s.FailTimeout, p+"fail_timeout", 10*time.Second)
 		}
 	}
-	if c.DefaultUpstream == "" && len(c.Upstreams) == 1 {
+	if c.Plugins == nil && !c.wrote("plugins") && len(c.Upstreams) == 1 {
 		for name := range c.Upstreams {
-			c.DefaultUpstream = name
+			c.Plugins = DefaultChain(name)
 		}
 	}
-
 	for i := range c.Plugins {
 		pl, p := &c.Plugins[i], index("plugins", i)+"."
 		if pl.RootID == "" {
@@ -154,16 +193,6 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.PluginCache == "" {
 		c.PluginCache = defaultPluginCache()
-	}
-
-	for i := range c.Static {
-		s := &c.Static[i]
-		if strings.HasPrefix(s.Prefix, "/") && !strings.HasSuffix(s.Prefix, "/") {
-			s.Prefix += "/"
-		}
-		if s.Index == "" {
-			s.Index = "index.html"
-		}
 	}
 }
 
@@ -198,4 +227,44 @@ func defaultPluginCache() string {
 		return "off"
 	}
 	return filepath.Join(dir, "wedge", "wasm")
+}
+
+// LetsEncrypt is the ACME directory tls.ca defaults to.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+
+func (c *Config) tlsDefaults() {
+	t := &c.TLS
+	if t.CA == "" {
+		t.CA = LetsEncrypt
+	}
+	if len(t.Challenges) == 0 && !c.wrote("tls.challenges") {
+		t.Challenges = []string{"http-01", "tls-alpn-01"}
+	}
+	if t.DataDir == "" && !c.wrote("tls.data_dir") {
+		t.DataDir = defaultDataDir()
+	}
+	if od := t.OnDemand; od != nil {
+		c.intDefault(&od.Burst, "tls.on_demand.burst", 10)
+		c.durDefault(&od.Interval, "tls.on_demand.interval", time.Minute)
+	}
+	if t.RedirectHTTP == "" && !c.wrote("tls.redirect_http") {
+		t.RedirectHTTP = "off"
+		if len(t.Domains) > 0 || t.OnDemand != nil {
+			t.RedirectHTTP = ":80"
+		}
+	}
+	c.durDefault(&t.HandshakeTimeout, "tls.handshake_timeout", 10*time.Second)
+}
+
+// defaultDataDir is "wedge" under $XDG_DATA_HOME or ~/.local/share, or ""
+// where there is no home directory.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "wedge")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".local", "share", "wedge")
 }

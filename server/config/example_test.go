@@ -55,10 +55,12 @@ upstreams:
 	}
 	l := c.Limits
 	fmt.Println("body limit:", l.ClientMaxBodySize, "buffer:", l.ClientBodyBufferSize, "header timeout:", l.ClientHeaderTimeout)
-	fmt.Println("pool:", c.DefaultUpstream, c.Upstreams["app"].Servers[0].Address, c.Upstreams["app"].Balance)
+	fmt.Println("pool:", c.Upstreams["app"].Servers[0].Address, c.Upstreams["app"].Balance)
+	fmt.Println("plugins:", c.Plugins[0].Name, c.Plugins[1].Name, c.Plugins[2].Name)
 	// Output:
 	// body limit: 0 buffer: 16k header timeout: 1m0s
-	// pool: app 127.0.0.1:8001 round_robin
+	// pool: 127.0.0.1:8001 round_robin
+	// plugins: router cache compress
 }
 
 func ExampleQuickMode() {
@@ -66,11 +68,11 @@ func ExampleQuickMode() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(c.Listen[0].Address, "->", c.Upstreams[c.DefaultUpstream].Servers[0].Address)
+	fmt.Println(c.Listen[0].Address, "->", c.Upstreams["app"].Servers[0].Address, string(c.Plugins[0].Config))
 
 	_, err = config.QuickMode([]string{"8080"}, nil, "")
 	fmt.Println(err)
 	// Output:
-	// 127.0.0.1:8080 -> unix:/run/app.sock
+	// 127.0.0.1:8080 -> unix:/run/app.sock {"routes":[{"upstream":"app"}]}
 	// --listen: "8080" is not host:port, e.g. 127.0.0.1:8080
 }

@@ -285,6 +285,10 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		i, ok := fields[name]
+		if why, removed := removedFields[p]; !ok && removed {
+			d.addLine(k.Line, p, "no longer a field: "+why)
+			return
+		}
 		if !ok {
 			msg := "unknown field"
 			if s := closest(name, fields); s != "" {
@@ -536,15 +540,18 @@ func (c *Config) resolvePaths(dir string) {
 		}
 		return filepath.Join(dir, p)
 	}
-	for i := range c.Static {
-		c.Static[i].Root = rel(c.Static[i].Root)
-	}
 	c.Limits.TempPath = rel(c.Limits.TempPath)
 	for i := range c.Plugins {
 		c.Plugins[i].Path = rel(c.Plugins[i].Path)
 	}
 	if c.PluginCache != "off" {
 		c.PluginCache = rel(c.PluginCache)
+	}
+	c.TLS.CARoot = rel(c.TLS.CARoot)
+	c.TLS.DataDir = rel(c.TLS.DataDir)
+	for i := range c.TLS.Certificates {
+		c.TLS.Certificates[i].Cert = rel(c.TLS.Certificates[i].Cert)
+		c.TLS.Certificates[i].Key = rel(c.TLS.Certificates[i].Key)
 	}
 	switch c.Log.Access {
 	case "", "stdout", "stderr", "off":

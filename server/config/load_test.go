@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -101,8 +103,8 @@ func TestParse_errors(t *testing.T) {
 		},
 		{
 			name: "bool wanted",
-			yaml: minimal + "static:\n  - prefix: /s/\n    root: .\n    browse: yes\n",
-			want: `wedge.yaml:8: static[0].browse: want true or false, got "yes"`,
+			yaml: minimal + "plugins:\n  - name: r\n    builtin: router\n    fail_open: yes\n",
+			want: `wedge.yaml:8: plugins[0].fail_open: want true or false, got "yes"`,
 		},
 		{
 			name: "string wanted",
@@ -198,7 +200,9 @@ func TestParse_errors(t *testing.T) {
 			yaml: "upstreams:\n  App:\n    servers: []\n  b:\n    balance: random\n    keepalive: -2\n    max_queue: -1\n    tries: -1\n" +
 				"    servers:\n      - address: unix:app.sock\n        weight: 0\n        max_conns: -1\n        max_fails: -1\n" +
 				"      - address: :8000\n      - address: localhost:8001\n      - address: LOCALHOST:8001\n  c:\n",
-			want: "wedge.yaml:1: default_upstream: required when there is more than one pool (App, b, c)\n" +
+			want: "wedge.yaml:1: plugins: with several pools (App, b, c) a router must choose among them: " +
+				"add plugins: [{name: router, builtin: router, config: {routes: [{path: /api/, upstream: App}, {upstream: c}]}}, " +
+				"{name: cache, builtin: cache}, {name: compress, builtin: compress}] (see plugins/router/README.md)\n" +
 				`wedge.yaml:2: upstreams.App: pool name "App" must match [a-z0-9_-]+` + "\n" +
 				"wedge.yaml:3: upstreams.App.servers: at least one server is required\n" +
 				`wedge.yaml:5: upstreams.b.balance: want round_robin or least_conn, got "random"` + "\n" +
@@ -219,9 +223,17 @@ func TestParse_errors(t *testing.T) {
 			want: "wedge.yaml:1: upstreams: at least one pool is required",
 		},
 		{
-			name: "unknown default pool",
-			yaml: minimal + "default_upstream: api\n",
-			want: `wedge.yaml:5: default_upstream: no pool named "api" (pools: app)`,
+			name: "removed top-level fields",
+			yaml: minimal + "default_upstream: app\nstatic:\n  - prefix: /s/\n    root: .\n",
+			want: "wedge.yaml:5: default_upstream: no longer a field: " + removedFields["default_upstream"] + "\n" +
+				"wedge.yaml:6: static: no longer a field: " + removedFields["static"],
+		},
+		{
+			name: "plugins: path or builtin",
+			yaml: minimal + "plugins:\n  - name: a\n  - name: b\n    builtin: router\n    path: config.go\n  - name: c\n    builtin: gzip\n",
+			want: "wedge.yaml:6: plugins[0].path: a plugin needs path: to a .wasm file or builtin: (router, cache, compress)\n" +
+				"wedge.yaml:8: plugins[1].builtin: path: and builtin: are exclusive: a plugin is a .wasm file or a built-in\n" +
+				`wedge.yaml:11: plugins[2].builtin: "gzip" is not a built-in plugin (router, cache, compress)`,
 		},
 		{
 			name: "explicit zeros that mean nothing",
@@ -243,17 +255,6 @@ func TestParse_errors(t *testing.T) {
 			want: "wedge.yaml:6: limits.max_connections_per_ip: must not be negative, got -1\n" +
 				`wedge.yaml:7: limits.temp_path: "nowhere" does not exist` + "\n" +
 				"wedge.yaml:8: limits.large_client_header_buffers: the whole head, NUMBER x SIZE, must be at most 1g, got 1025 1m",
-		},
-		{
-			name: "static",
-			yaml: minimal + "static:\n  - prefix: static\n    root: nowhere\n  - prefix: /a/\n    root: config.go\n" +
-				"    index: a/b.html\n  - prefix: /a\n    root: .\n  - root: .\n",
-			want: `wedge.yaml:6: static[0].prefix: "static" must start with "/"` + "\n" +
-				`wedge.yaml:7: static[0].root: "nowhere" does not exist` + "\n" +
-				`wedge.yaml:9: static[1].root: "config.go" is not a directory` + "\n" +
-				`wedge.yaml:10: static[1].index: "a/b.html" is not a file name` + "\n" +
-				`wedge.yaml:11: static[2].prefix: "/a/" is already static[1]` + "\n" +
-				`wedge.yaml:13: static[3].prefix: prefix is required, e.g. "/static/"`,
 		},
 		{
 			name: "trusted proxies, log, server name",
@@ -310,6 +311,13 @@ func TestParse_defaults(t *testing.T) {
 	want := &Config{
 		Listen: []Listener{{Address: "127.0.0.1:8080"}},
 		Log:    Log{Access: "stdout", Level: "info"},
+		TLS: TLS{
+			CA:               LetsEncrypt,
+			Challenges:       []string{"http-01", "tls-alpn-01"},
+			DataDir:          defaultDataDir(),
+			RedirectHTTP:     "off",
+			HandshakeTimeout: Duration(10 * time.Second),
+		},
 		Limits: Limits{
 			ClientHeaderTimeout:      Duration(60 * time.Second),
 			LargeClientHeaderBuffers: HeaderBuffers{Number: 4, Size: 8 << 10},
@@ -341,10 +349,10 @@ func TestParse_defaults(t *testing.T) {
 			MaxQueue:         1024,
 			Tries:            1,
 		}},
-		DefaultUpstream: "app",
-		ServerName:      "wedge",
-		File:            "wedge.yaml",
-		PluginCache:     defaultPluginCache(),
+		Plugins:     defaultChainWithDefaults("app"),
+		ServerName:  "wedge",
+		File:        "wedge.yaml",
+		PluginCache: defaultPluginCache(),
 	}
 	c.src = nil
 	if !reflect.DeepEqual(c, want) {
@@ -405,6 +413,10 @@ func TestParse_explicitZero(t *testing.T) {
 }
 
 func TestParse_good(t *testing.T) {
+	abs, err := filepath.Abs(filepath.Join("..", "..", "examples", "plugins", "add_header.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		file  string
@@ -436,17 +448,17 @@ func TestParse_good(t *testing.T) {
 				"# a comment may say ${WEDGE_TEST_UNSET}\n" +
 				"upstreams:\n  ${WEDGE_TEST_POOL}:\n    servers:\n      - address: ${WEDGE_TEST_EMPTY:-127.0.0.1:8000}\n" +
 				"        max_conns: ${WEDGE_TEST_WORKERS}\n        weight: ${WEDGE_TEST_UNSET:-}\n" +
-				"log:\n  access: $${WEDGE_TEST_LISTEN}\nstatic:\n  - prefix: /\n    root: .\n    index: ${WEDGE_TEST_HASH}\n",
+				"log:\n  access: $${WEDGE_TEST_LISTEN}\nplugins:\n  - name: r\n    builtin: router\n    vm_id: ${WEDGE_TEST_HASH}\n",
 			check: func(t *testing.T, c *Config) {
 				if c.Listen[0].Address != "[::1]:9000" || c.Listen[1].Address != "127.0.0.1:9001" {
 					t.Errorf("listen %+v", c.Listen)
 				}
 				s := c.Upstreams["api"].Servers[0]
-				if s.Address != "127.0.0.1:8000" || s.MaxConns != 4 || s.Weight != 1 || c.DefaultUpstream != "api" {
-					t.Errorf("server %+v, default_upstream %q", s, c.DefaultUpstream)
+				if s.Address != "127.0.0.1:8000" || s.MaxConns != 4 || s.Weight != 1 {
+					t.Errorf("server %+v", s)
 				}
-				if c.Log.Access != "${WEDGE_TEST_LISTEN}" || c.Static[0].Index != "a # b" {
-					t.Errorf("log.access %q, static[0].index %q", c.Log.Access, c.Static[0].Index)
+				if c.Log.Access != "${WEDGE_TEST_LISTEN}" || c.Plugins[0].VMID != "a # b" {
+					t.Errorf("log.access %q, plugins[0].vm_id %q", c.Log.Access, c.Plugins[0].VMID)
 				}
 			},
 		},
@@ -454,14 +466,14 @@ func TestParse_good(t *testing.T) {
 			name: "merge keys and several pools",
 			yaml: "upstreams:\n  app: &pool\n    balance: least_conn\n    max_queue: 10\n    servers: [{address: 127.0.0.1:8000}]\n" +
 				"  api:\n    <<: *pool\n    servers: [{address: \"unix:/run/api.sock\", weight: 3}]\n" +
-				"default_upstream: api\n",
+				"plugins: [{name: router, builtin: router, config: {routes: [{upstream: api}]}}]\n",
 			check: func(t *testing.T, c *Config) {
 				a := c.Upstreams["api"]
 				if a.Balance != "least_conn" || a.MaxQueue != 10 || len(a.Servers) != 1 ||
 					a.Servers[0] != (UpstreamServer{Address: "unix:/run/api.sock", Weight: 3, MaxFails: 1, FailTimeout: Duration(10 * time.Second)}) {
 					t.Errorf("api %+v", a)
 				}
-				if c.DefaultUpstream != "api" || c.Upstreams["app"].Servers[0].Address != "127.0.0.1:8000" {
+				if string(c.Plugins[0].Config) != `{"routes":[{"upstream":"api"}]}` || c.Upstreams["app"].Servers[0].Address != "127.0.0.1:8000" {
 					t.Errorf("got %+v", c)
 				}
 			},
@@ -469,15 +481,15 @@ func TestParse_good(t *testing.T) {
 		{
 			name: "relative paths follow the file",
 			file: filepath.Join("..", "..", "examples", "x.yaml"),
-			yaml: minimal + "static:\n  - prefix: /assets\n    root: public\n  - prefix: /\n    root: " + os.TempDir() + "\n" +
+			yaml: minimal + "plugins:\n  - name: p\n    path: plugins/add_header.wasm\n  - name: q\n    path: " + abs + "\n" +
 				"log:\n  access: public/access.log\nlimits:\n  temp_path: public\n",
 			check: func(t *testing.T, c *Config) {
 				pub := filepath.Join("..", "..", "examples", "public")
-				if s := c.Static[0]; s.Prefix != "/assets/" || s.Root != pub || s.Index != "index.html" {
-					t.Errorf("static[0] %+v", s)
+				if p := c.Plugins[0].Path; p != filepath.Join("..", "..", "examples", "plugins", "add_header.wasm") {
+					t.Errorf("plugins[0].path %q", p)
 				}
-				if c.Static[1].Root != os.TempDir() || c.Static[1].Prefix != "/" {
-					t.Errorf("static[1] %+v", c.Static[1])
+				if c.Plugins[1].Path != abs {
+					t.Errorf("plugins[1].path %q", c.Plugins[1].Path)
 				}
 				if c.Limits.TempPath != pub || c.Log.Access != filepath.Join(pub, "access.log") {
 					t.Errorf("temp_path %q", c.Limits.TempPath)
@@ -556,7 +568,9 @@ func TestConfig_Validate(t *testing.T) {
 	err := c.Validate()
 	want := "limits.client_max_body_size: must not be negative, got -1\n" +
 		"upstreams.b.servers: at least one server is required\n" +
-		"default_upstream: required when there is more than one pool (a, b)"
+		"plugins: with several pools (a, b) a router must choose among them: " +
+		"add plugins: [{name: router, builtin: router, config: {routes: [{path: /api/, upstream: a}, {upstream: b}]}}, " +
+		"{name: cache, builtin: cache}, {name: compress, builtin: compress}] (see plugins/router/README.md)"
 	if err == nil || err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
@@ -569,17 +583,34 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen[0].Address != "127.0.0.1:8080" || c.DefaultUpstream != "app" || len(c.Upstreams) != 2 ||
-		c.Static[0].Root != filepath.Join("..", "..", "examples", "public") {
+	if c.Listen[0].Address != "127.0.0.1:8080" || len(c.Upstreams) != 2 || len(c.Plugins) < 3 || c.Plugins[0].Builtin != "router" {
 		t.Errorf("got %+v", c)
 	}
-	// The sample writes every field of the schema.
+	// The sample writes every field of the schema, each field of a list
+	// item in some item (a plugin has a path or a builtin, not both).
+	set := map[string]bool{}
+	for p := range c.src.set {
+		set[listIndex.ReplaceAllString(p, "[0]")] = true
+	}
 	for _, p := range schemaPaths(reflect.TypeOf(Config{}), "") {
-		if !c.src.set[p] {
+		if !set[p] {
 			t.Errorf("%s does not set %s", path, p)
 		}
 	}
 }
+
+// defaultChainWithDefaults is DefaultChain(pool) after ApplyDefaults.
+func defaultChainWithDefaults(pool string) []Plugin {
+	ps := DefaultChain(pool)
+	for i := range ps {
+		ps[i].RootID, ps[i].PoolSize = ps[i].Name, runtime.GOMAXPROCS(0)
+		ps[i].CallbackTimeout, ps[i].PauseTimeout = Duration(time.Second), Duration(time.Minute)
+		ps[i].MemoryLimit = 128 * mib
+	}
+	return ps
+}
+
+var listIndex = regexp.MustCompile(`\[[0-9]+\]`)
 
 // schemaPaths lists the dotted path of every leaf field, with "app" for map
 // keys and [0] for list items.
@@ -619,7 +650,7 @@ func FuzzParse(f *testing.F) {
 		"", "- a", "listen: [", "limits: &l\n  <<: *l\n", "listen: &l\n  - <<: *l\n", minimal,
 		"limits:\n  client_body_timeout: 60\n  large_client_header_buffers: 4 8k\n",
 		"upstreams:\n  ${X:-app}:\n    servers: [{address: \"${Y:-unix:/a}\"}]\n",
-		"a: &a [1]\nlisten: [*a, *a]\n", "static: [{prefix: /, root: /}]",
+		"a: &a [1]\nlisten: [*a, *a]\n", "plugins: [{name: r, builtin: router, config: {routes: [{upstream: app}]}}]",
 	} {
 		f.Add([]byte(s))
 	}

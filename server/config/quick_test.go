@@ -21,8 +21,8 @@ func TestQuickMode(t *testing.T) {
 					t.Errorf("listen %+v admin %+v", c.Listen, c.Admin)
 				}
 				u := c.Upstreams["app"]
-				if len(c.Upstreams) != 1 || len(u.Servers) != 1 || u.Servers[0].Address != "127.0.0.1:8000" || c.DefaultUpstream != "app" {
-					t.Errorf("upstreams %+v default %q", c.Upstreams, c.DefaultUpstream)
+				if len(c.Upstreams) != 1 || len(u.Servers) != 1 || u.Servers[0].Address != "127.0.0.1:8000" || len(c.Plugins) != 3 {
+					t.Errorf("upstreams %+v plugins %+v", c.Upstreams, c.Plugins)
 				}
 				if c.File != "" || c.Limits.ClientMaxBodySize != 1<<20 {
 					t.Errorf("got %+v", c)

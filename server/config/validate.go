@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,9 +19,9 @@ import (
 // from Parse. It checks that addresses are host:port with ports 1-65535
 // (unix:/abs/path for upstream servers only) and no listen address is
 // taken twice or by admin; that pools have servers, names matching
-// [a-z0-9_-]+ and a known balance; that default_upstream names a pool
-// (required with several pools); that static prefixes start with "/" and
-// roots and temp_path are existing directories; that trusted_proxies are
+// [a-z0-9_-]+ and a known balance; that several pools come with a plugin
+// chain (to route among them); that each plugin has a path or a builtin;
+// that temp_path is an existing directory; that trusted_proxies are
 // IP addresses or CIDR prefixes; the log level; server_name is a token
 // (RFC 9110 §5.6.2, as Via needs); and that sizes, counts and timeouts are
 // in range. It reads the file system (stat) but changes nothing.
@@ -30,8 +31,8 @@ func (c *Config) Validate() error {
 	c.validateLog(v)
 	c.validateLimits(v)
 	c.validateUpstreams(v)
-	c.validateStatic(v)
 	c.validatePlugins(v)
+	c.validateTLS(v)
 	for i, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err == nil {
 			continue
@@ -82,6 +83,9 @@ func (c *Config) validateListen(v *problems) {
 	}
 	if c.Admin.Address != "" {
 		check("admin.address", c.Admin.Address)
+	}
+	if r := c.TLS.RedirectHTTP; r != "off" && c.TLS.active() {
+		check("tls.redirect_http", r)
 	}
 }
 
@@ -300,17 +304,11 @@ func (c *Config) validateUpstreams(v *problems) {
 			positiveDuration(v, sp+".fail_timeout", s.FailTimeout)
 		}
 	}
-	switch {
-	case c.DefaultUpstream == "" && len(names) > 1:
-		line := v.lineOf("default_upstream")
-		if line == 0 {
-			line = v.lineOf("upstreams") // absent: point at the pools
-		}
-		v.addLine(line, "default_upstream", fmt.Sprintf("required when there is more than one pool (%s)", strings.Join(names, ", ")))
-	case c.DefaultUpstream != "" && len(names) > 0:
-		if _, ok := c.Upstreams[c.DefaultUpstream]; !ok {
-			v.add("default_upstream", "no pool named %q (pools: %s)", c.DefaultUpstream, strings.Join(names, ", "))
-		}
+	if len(names) > 1 && len(c.Plugins) == 0 && !c.wrote("plugins") {
+		v.addLine(v.lineOf("upstreams"), "plugins", fmt.Sprintf("with several pools (%s) a router must choose among them: "+
+			"add plugins: [{name: router, builtin: router, config: {routes: [{path: /api/, upstream: %s}, {upstream: %s}]}}, "+
+			"{name: cache, builtin: cache}, {name: compress, builtin: compress}] (see plugins/router/README.md)",
+			strings.Join(names, ", "), names[0], names[len(names)-1]))
 	}
 }
 
@@ -357,30 +355,6 @@ func isToken(s string) bool {
 	return s != ""
 }
 
-func (c *Config) validateStatic(v *problems) {
-	seen := map[string]string{}
-	for i, s := range c.Static {
-		p := index("static", i)
-		switch {
-		case s.Prefix == "":
-			v.add(p+".prefix", `prefix is required, e.g. "/static/"`)
-		case !strings.HasPrefix(s.Prefix, "/"):
-			v.add(p+".prefix", "%q must start with \"/\"", s.Prefix)
-		default:
-			if first, dup := seen[s.Prefix]; dup {
-				v.add(p+".prefix", "%q is already %s", s.Prefix, first)
-			}
-			seen[s.Prefix] = p
-		}
-		if msg := checkDir(s.Root); msg != "" {
-			v.add(p+".root", "%s", msg)
-		}
-		if s.Index == "" || strings.ContainsRune(s.Index, '/') || s.Index == "." || s.Index == ".." {
-			v.add(p+".index", "%q is not a file name", s.Index)
-		}
-	}
-}
-
 // validatePlugins checks the plugin chain: names present and unique, each
 // .wasm file readable. The module itself is checked when it loads, before
 // anything listens.
@@ -399,12 +373,22 @@ func (c *Config) validatePlugins(v *problems) {
 			}
 			seen[pl.Name] = i
 		}
-		if pl.Path == "" {
-			v.add(p+".path", "a plugin needs path: to a .wasm file")
-		} else if st, err := os.Stat(pl.Path); err != nil {
-			v.add(p+".path", "%v", err)
-		} else if st.IsDir() {
-			v.add(p+".path", "%q is a directory, not a .wasm file", pl.Path)
+		switch {
+		case pl.Path == "" && pl.Builtin == "":
+			v.add(p+".path", "a plugin needs path: to a .wasm file or builtin: (%s)", strings.Join(Builtins, ", "))
+		case pl.Path != "" && pl.Builtin != "":
+			v.add(p+".builtin", "path: and builtin: are exclusive: a plugin is a .wasm file or a built-in")
+		case pl.Builtin != "":
+			if !slices.Contains(Builtins, pl.Builtin) {
+				v.add(p+".builtin", "%q is not a built-in plugin (%s)", pl.Builtin, strings.Join(Builtins, ", "))
+			}
+		}
+		if pl.Path != "" {
+			if st, err := os.Stat(pl.Path); err != nil {
+				v.add(p+".path", "%v", err)
+			} else if st.IsDir() {
+				v.add(p+".path", "%q is a directory, not a .wasm file", pl.Path)
+			}
 		}
 		if pl.PoolSize < 0 {
 			v.add(p+".pool_size", "want 0 (default) or more, got %d", pl.PoolSize)

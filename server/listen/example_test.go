@@ -17,6 +17,7 @@ import (
 	"github.com/wedgeproxy/wedge/certs/localca"
 	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/listen"
+	"github.com/wedgeproxy/wedge/server/pluginhost"
 	"github.com/wedgeproxy/wedge/server/proxy"
 )
 
@@ -34,7 +35,7 @@ func ExampleServer() {
 		panic(err)
 	}
 	cfg.Log.Access = "off"
-	h, err := proxy.New(cfg, proxy.Options{})
+	h, err := routedHandler(cfg)
 	if err != nil {
 		panic(err)
 	}
@@ -72,7 +73,7 @@ func ExampleServer_ServeTLS() {
 		panic(err)
 	}
 	cfg.Log.Access = "off"
-	h, err := proxy.New(cfg, proxy.Options{})
+	h, err := routedHandler(cfg)
 	if err != nil {
 		panic(err)
 	}
@@ -123,4 +124,23 @@ func ExampleServer_ServeTLS() {
 	// Output:
 	// HTTP/2.0 200 hello over https true
 	// HTTP/3.0 200 hello over https false
+}
+
+// routedHandler builds the pipeline for cfg with the built-in router as
+// its only plugin, sending everything to the pool "app": Wedge makes no
+// routing decision of its own (the wedge binary embeds the router and
+// runs router, cache and compress by default).
+func routedHandler(cfg *config.Config) (*proxy.Handler, error) {
+	host, err := pluginhost.New(context.Background(), pluginhost.Config{ForeignFunctions: proxy.ForeignFunctions()})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Plugins = []config.Plugin{{
+		Name:   "router",
+		Path:   "../../plugins/router/router.wasm",
+		Config: config.JSONValue(`{"routes":[{"upstream":"app"}]}`),
+	}}
+	cfg.PluginCache = "off"
+	cfg.ApplyDefaults()
+	return proxy.New(cfg, proxy.Options{Plugins: host})
 }

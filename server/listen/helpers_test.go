@@ -55,9 +55,11 @@ func testConfig(t testing.TB, upstream string, mutate func(*config.Config)) *con
 	l.ProxyConnectTimeout = config.Duration(5 * time.Second)
 	l.ShutdownTimeout = config.Duration(5 * time.Second)
 	l.TempPath = t.TempDir()
+	routeAll(cfg, `{"routes":[{"upstream":"app"}]}`)
 	if mutate != nil {
 		mutate(cfg)
 	}
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func testConfig(t testing.TB, upstream string, mutate func(*config.Config)) *con
 // when the test ends.
 func startWedge(t testing.TB, cfg *config.Config) *testWedge {
 	t.Helper()
-	h, err := proxy.New(cfg, proxy.Options{})
+	h, err := proxy.New(cfg, proxyOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func startWedge(t testing.TB, cfg *config.Config) *testWedge {
 }
 
 func newHandler(t testing.TB, cfg *config.Config) (*proxy.Handler, error) {
-	return proxy.New(cfg, proxy.Options{})
+	return proxy.New(cfg, proxyOptions(t))
 }
 
 // startProxy starts a Go upstream running handler and a Wedge in front of

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -674,10 +675,12 @@ func TestProxy_Static(t *testing.T) {
 		}
 	})}
 	w, _ := startProxy(t, rec, func(c *config.Config) {
-		c.Static = []config.StaticMount{
-			{Prefix: "/static/", Root: public, Index: "index.html"},
-			{Prefix: "/protected/", Root: protected, Index: "index.html", Internal: true},
-		}
+		routes, _ := json.Marshal(map[string]any{"routes": []map[string]any{
+			{"path": "/static/", "strip_prefix": "/static", "static": map[string]string{"root": public}},
+			{"path": "/protected/", "strip_prefix": "/protected", "internal": true, "static": map[string]string{"root": protected}},
+			{"upstream": "app"},
+		}})
+		routeAll(c, string(routes))
 	})
 	c := w.dial(t)
 

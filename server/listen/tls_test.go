@@ -48,7 +48,7 @@ type tlsWedge struct {
 func startTLSWedge(t *testing.T, upstream string, mutate func(*config.Config), opt Options) *tlsWedge {
 	t.Helper()
 	cfg := testConfig(t, upstream, mutate)
-	h, err := proxy.New(cfg, proxy.Options{})
+	h, err := proxy.New(cfg, proxyOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}

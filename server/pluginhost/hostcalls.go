@@ -160,6 +160,9 @@ func hLog(ctx context.Context, _ api.Module, stack []uint64) {
 		return
 	}
 	lvl := slogLevel(level)
+	if lvl >= slog.LevelError {
+		v.lastErr = string(msg)
+	}
 	if bg := context.Background(); v.log.Enabled(bg, lvl) {
 		if sp := v.effSP; sp != nil && sp.s.requestID() != "" {
 			v.log.Log(bg, lvl, string(msg), "vm", v.slot, "request", sp.s.requestID())

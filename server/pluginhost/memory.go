@@ -170,6 +170,9 @@ func (l *lineLogger) flush() {
 	if len(line) > maxLogLine {
 		line = line[:maxLogLine]
 	}
+	if l.level >= slog.LevelError {
+		l.v.lastErr = string(line)
+	}
 	if lg := l.v.log; lg.Enabled(context.Background(), l.level) {
 		attrs := []any{"vm", l.v.slot}
 		if sp := l.v.effSP; sp != nil && sp.s.requestID() != "" {

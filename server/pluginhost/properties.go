@@ -57,6 +57,7 @@ const (
 	propUpstreamPort
 	propWedgeUpstream
 	propWedgeStatic
+	propWedgeStaticPath
 )
 
 var propNames = map[string]propID{
@@ -94,6 +95,7 @@ var propNames = map[string]propID{
 	"upstream.port":                    propUpstreamPort,
 	"wedge.upstream":                   propWedgeUpstream,
 	"wedge.static":                     propWedgeStatic,
+	"wedge.static_path":                propWedgeStaticPath,
 }
 
 // Bounds on the properties a stream's plugins may set for each other.
@@ -293,6 +295,8 @@ func (v *vm) getProperty(path []byte, rp, rs uint32) abi.Status {
 		return str(s.upstream)
 	case propWedgeStatic:
 		return str(s.static)
+	case propWedgeStaticPath:
+		return str(s.staticP)
 	}
 	return abi.StatusNotFound
 }
@@ -319,7 +323,7 @@ func (v *vm) setProperty(path, val []byte) abi.Status {
 	sp := v.streamFor()
 	id := propNames[string(path)]
 	switch {
-	case id != propNone && id != propWedgeUpstream && id != propWedgeStatic:
+	case id != propNone && id != propWedgeUpstream && id != propWedgeStatic && id != propWedgeStaticPath:
 		return abi.StatusBadArgument
 	case sp == nil:
 		return abi.StatusNotFound
@@ -331,6 +335,9 @@ func (v *vm) setProperty(path, val []byte) abi.Status {
 		return abi.StatusOK
 	case propWedgeStatic:
 		s.static = string(val)
+		return abi.StatusOK
+	case propWedgeStaticPath:
+		s.staticP = string(val)
 		return abi.StatusOK
 	}
 	if len(path) == 0 || len(val) > maxCustomPropBytes ||

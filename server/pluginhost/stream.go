@@ -55,6 +55,7 @@ type Stream struct {
 	closeReq  bool
 	upstream  string
 	static    string
+	staticP   string
 	upAddr    string
 	props     map[string][]byte
 }
@@ -143,6 +144,11 @@ func (s *Stream) Upstream() string { return s.upstream }
 // StaticMount returns wedge.static: the static mount a plugin chose to
 // serve the request from, or "".
 func (s *Stream) StaticMount() string { return s.static }
+
+// StaticPath returns wedge.static_path: the URL path of the file inside
+// the mount of wedge.static that a plugin chose, or "" (the request's
+// path).
+func (s *Stream) StaticPath() string { return s.staticP }
 
 // SetUpstreamAddress records the address of the upstream server the
 // request went to ("10.0.0.2:8000" or a unix socket path), the
@@ -467,4 +473,48 @@ func orEmpty(b Body) Body {
 		return emptyBody{}
 	}
 	return b
+}
+
+// Resume resumes the stream if the plugin named plugin holds it paused, as
+// if that plugin had called proxy_continue_stream, and reports whether it
+// did. It lets the embedder end a pause a plugin asked it to end (through
+// a foreign function: a cache waiting for another request's fill). It may
+// be called from any goroutine, but never from a ForeignFunction (it locks
+// the plugin's VM), and only while the caller knows the stream is not
+// finished (Finish recycles it): the embedder withdraws its wake-up under
+// its own lock before the stream's phase returns to it.
+func (s *Stream) Resume(plugin string) bool { return s.wakePaused(plugin, nil) }
+
+// Respond answers the stream if the plugin named plugin holds it paused,
+// as if that plugin had called proxy_send_local_response with lr, and
+// reports whether it did. The phase then ends with Outcome.Local = lr
+// (from a request phase, the response phases later run for the plugins
+// before this one). The same rules as Resume apply.
+func (s *Stream) Respond(plugin string, lr *LocalResponse) bool { return s.wakePaused(plugin, lr) }
+
+func (s *Stream) wakePaused(plugin string, lr *LocalResponse) bool {
+	for i, p := range s.c.plugins {
+		if p.name != plugin {
+			continue
+		}
+		sp := &s.plugins[i]
+		v := sp.vm
+		if v == nil {
+			return false
+		}
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if !sp.paused || v.dead || s.active.Load() != int32(i) {
+			return false
+		}
+		if lr != nil {
+			s.local = lr
+			s.localN++
+		} else {
+			sp.resumed = true
+		}
+		s.signal()
+		return true
+	}
+	return false
 }

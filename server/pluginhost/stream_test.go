@@ -251,3 +251,62 @@ func TestStream_ClosedChain(t *testing.T) {
 	}
 	s.Finish(context.Background())
 }
+
+// TestStream_ResumeRespond ends a plugin's pause from the embedder: Resume
+// lets the request go on, Respond answers it; neither acts on a stream that
+// is not paused.
+func TestStream_ResumeRespond(t *testing.T) {
+	d := &fakeDispatcher{status: 200, delay: time.Hour} // the plugin's call never answers
+	h := newTestHost(t, Config{Dispatcher: d})
+	c := newTestChain(t, h, watSpec("filter", "filter"))
+	for _, respond := range []bool{false, true} {
+		s := c.NewStream(nil)
+		if s.Resume("filter") || s.Respond("filter", &LocalResponse{Status: 200}) {
+			t.Fatal("woke a stream that is not paused")
+		}
+		d.mu.Lock()
+		calls := len(d.calls)
+		d.mu.Unlock()
+		done := make(chan Outcome, 1)
+		go func() { done <- s.OnRequestHeaders(context.Background(), newRequest("/pause")) }()
+		// The embedder learns of the pause from the plugin (here: its HTTP
+		// call reaching the dispatcher), never by polling a fresh stream.
+		for i := 0; ; i++ {
+			d.mu.Lock()
+			n := len(d.calls)
+			d.mu.Unlock()
+			if n > calls {
+				break
+			}
+			if i == 5000 {
+				t.Fatal("the plugin never made its call")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		woke := false
+		for i := 0; i < 1000 && !woke; i++ {
+			if respond {
+				woke = s.Respond("filter", &LocalResponse{Status: 203})
+			} else {
+				woke = s.Resume("filter")
+			}
+			if !woke {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		if !woke {
+			t.Fatal("the stream never paused")
+		}
+		out := <-done
+		switch {
+		case respond && (out.Local == nil || out.Local.Status != 203):
+			t.Errorf("Respond: outcome %+v, want the local response", out)
+		case !respond && out != (Outcome{}):
+			t.Errorf("Resume: outcome %+v, want Continue", out)
+		}
+		if s.Resume("filter") || s.Resume("nosuch") {
+			t.Error("woke a stream that is no longer paused")
+		}
+		s.Finish(context.Background())
+	}
+}

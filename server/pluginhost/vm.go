@@ -39,6 +39,9 @@ type vm struct {
 	p    *plugin
 	slot int
 	log  *slog.Logger
+	// lastErr is the last line the guest logged at error level or above
+	// (proxy_log, or stderr), kept to explain a failed start-up.
+	lastErr string
 
 	mod   api.Module
 	mem   api.Memory
@@ -239,19 +242,29 @@ func (v *vm) startLocked() error {
 			return err
 		}
 		if ok == 0 {
-			return fmt.Errorf("%w: proxy_on_vm_start returned false", ErrInvalidPlugin)
+			return fmt.Errorf("%w: proxy_on_vm_start returned false%s", ErrInvalidPlugin, v.lastErrSuffix())
 		}
 	}
 	if p.has[abi.CbConfigure] {
+		v.lastErr = ""
 		ok, err := step(abi.CbConfigure, root, uint32(len(p.spec.Configuration)))
 		if err != nil {
 			return err
 		}
 		if ok == 0 {
-			return fmt.Errorf("%w: proxy_on_configure returned false", ErrInvalidPlugin)
+			return fmt.Errorf("%w: proxy_on_configure returned false%s", ErrInvalidPlugin, v.lastErrSuffix())
 		}
 	}
 	return nil
+}
+
+// lastErrSuffix is ": " and the guest's last error-level log line, the
+// reason a guest gives for failing its start-up, or "".
+func (v *vm) lastErrSuffix() string {
+	if v.lastErr == "" {
+		return ""
+	}
+	return ": " + v.lastErr
 }
 
 // callLocked calls callback cb with args, with eff as the effective

@@ -15,7 +15,18 @@ import (
 // every stream (StreamInfo.Attachment, the exchange), so one plugin host
 // serves every configuration generation.
 func ForeignFunctions() map[string]pluginhost.ForeignFunction {
-	return map[string]pluginhost.ForeignFunction{}
+	return map[string]pluginhost.ForeignFunction{
+		"wedge_compress_response": callCompressResponse,
+		"wedge_static_mount":      wedgeStaticMount,
+		"wedge_cache_lookup":      cacheLookup,
+		"wedge_cache_serve":       cacheServe,
+		"wedge_cache_store":       cacheStoreFn,
+		"wedge_cache_invalidate":  cacheInvalidate,
+		"wedge_cache_fill":        cacheFillFn,
+		"wedge_cache_freshen":     cacheFreshen,
+		"wedge_cache_fallback":    cacheFallbackFn,
+		"wedge_cache_refresh":     cacheRefresh,
+	}
 }
 
 // errNoStream is returned by a wedge_* function that acts on a request
@@ -50,5 +61,9 @@ func callExchange(call *pluginhost.ForeignCall) (*exchangeState, error) {
 // then what keeps a copy of it (wedge_cache_store). It reports false when
 // the exchange was answered otherwise (a failure).
 func (st *exchangeState) afterResponsePhases(resp *message.Response) bool {
+	if !st.compressResponse(resp) {
+		return false
+	}
+	st.cacheAfterResponse(resp)
 	return true
 }

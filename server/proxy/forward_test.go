@@ -302,7 +302,8 @@ func TestPrepareResponse(t *testing.T) {
 		"X-Accel-Redirect", "/p/x", "X-Accel-Buffering", "no", "Date", "Mon, 01 Jan 2024 00:00:00 GMT",
 		"Content-Type", "text/plain")}
 	prepareResponse(resp, "wedge")
-	want := hdr("Date", "Mon, 01 Jan 2024 00:00:00 GMT", "Content-Type", "text/plain", "Via", "1.1 wedge")
+	// X-Accel-Redirect stays for the plugins' response phases.
+	want := hdr("X-Accel-Redirect", "/p/x", "Date", "Mon, 01 Jan 2024 00:00:00 GMT", "Content-Type", "text/plain", "Via", "1.1 wedge")
 	if !reflect.DeepEqual(resp.Header, want) {
 		t.Errorf("got  %q\nwant %q", resp.Header, want)
 	}

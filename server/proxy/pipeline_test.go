@@ -96,11 +96,13 @@ func pipelineConfig(t *testing.T, upstream string, mutate func(*config.Config)) 
 		t.Fatal(err)
 	}
 	cfg.Log.Access = "off"
+	cfg.Plugins = routerChain(`{"routes":[{"upstream":"app"}]}`) // the default route, without cache and compress
 	cfg.Limits.TempPath = t.TempDir()
 	cfg.Limits.ProxyReadTimeout = config.Duration(5 * time.Second)
 	if mutate != nil {
 		mutate(cfg)
 	}
+	cfg.ApplyDefaults() // for the plugins
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +111,9 @@ func pipelineConfig(t *testing.T, upstream string, mutate func(*config.Config)) 
 
 func newTestHandler(t *testing.T, cfg *config.Config, opt Options) *Handler {
 	t.Helper()
+	if len(cfg.Plugins) > 0 {
+		opt = withHost(t, opt)
+	}
 	h, err := New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -445,7 +450,7 @@ func TestHandler_Closed(t *testing.T) {
 		io.WriteString(w, "late")
 	}))
 	defer up.Close()
-	h, err := New(pipelineConfig(t, up.Listener.Addr().String(), nil), Options{})
+	h, err := New(pipelineConfig(t, up.Listener.Addr().String(), nil), withHost(t, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +494,7 @@ func TestHandler_CloseDrains(t *testing.T) {
 		io.WriteString(w, "done")
 	}))
 	defer up.Close()
-	h, err := New(pipelineConfig(t, up.Listener.Addr().String(), nil), Options{})
+	h, err := New(pipelineConfig(t, up.Listener.Addr().String(), nil), withHost(t, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +569,8 @@ func BenchmarkHandler_Serve(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := New(cfg, Options{})
+	cfg.Plugins = routerChain(`{"routes":[{"upstream":"app"}]}`)
+	h, err := New(cfg, withHost(b, Options{}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -579,3 +585,5 @@ func BenchmarkHandler_Serve(b *testing.B) {
 		h.Serve(ex)
 	}
 }
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }

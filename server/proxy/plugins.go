@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -22,14 +23,25 @@ import (
 // loadChain compiles the configured plugins into a chain on host. Every
 // module is checked and one VM of each started before anything listens, so
 // a broken plugin fails start-up (or the reload) with its name.
-func (h *Handler) loadChain(ctx context.Context, host *pluginhost.Host, plugins []config.Plugin) (*pluginhost.Chain, error) {
-	specs := make([]pluginhost.PluginSpec, len(plugins))
-	for i, p := range plugins {
-		wasm, err := os.ReadFile(p.Path)
-		if err != nil {
-			return nil, fmt.Errorf("loading plugin %q: %w", p.Name, err)
+func (h *Handler) loadChain(ctx context.Context, host *pluginhost.Host, builtins func(string) ([]byte, bool), plugins []config.Plugin) (*pluginhost.Chain, error) {
+	specs := make([]pluginhost.PluginSpec, 0, len(plugins))
+	for _, p := range plugins {
+		var wasm []byte
+		if p.Builtin != "" {
+			var ok bool
+			if builtins != nil {
+				wasm, ok = builtins(p.Builtin)
+			}
+			if !ok {
+				return nil, fmt.Errorf("loading plugin %q: no built-in plugin %q in this build", p.Name, p.Builtin)
+			}
+		} else {
+			var err error
+			if wasm, err = os.ReadFile(p.Path); err != nil {
+				return nil, fmt.Errorf("loading plugin %q: %w", p.Name, err)
+			}
 		}
-		specs[i] = pluginhost.PluginSpec{
+		specs = append(specs, pluginhost.PluginSpec{
 			Name:             p.Name,
 			Wasm:             wasm,
 			Configuration:    p.Config,
@@ -42,7 +54,7 @@ func (h *Handler) loadChain(ctx context.Context, host *pluginhost.Host, plugins 
 			MemoryLimitBytes: int64(p.MemoryLimit),
 			FailOpen:         p.FailOpen,
 			Attachment:       h,
-		}
+		})
 	}
 	return host.NewChain(ctx, specs)
 }
@@ -75,20 +87,21 @@ func tlsVersionName(cs *tls.ConnectionState) string {
 func (st *exchangeState) startPlugins() bool {
 	h, ex := st.h, st.ex
 	info := &pluginhost.StreamInfo{
-		ID:              ex.Req.Header.Get("X-Request-Id"),
-		Seq:             requestSeq.Add(1),
-		Source:          ex.Remote,
-		Destination:     ex.Local,
-		DefaultUpstream: h.defName,
-		Start:           ex.Start,
-		TLSVersion:      tlsVersionName(ex.TLS),
-		Attachment:      st,
+		ID:          ex.Req.Header.Get("X-Request-Id"),
+		Seq:         requestSeq.Add(1),
+		Source:      ex.Remote,
+		Destination: ex.Local,
+		Start:       ex.Start,
+		TLSVersion:  tlsVersionName(ex.TLS),
+		Attachment:  st,
 	}
 	if ex.TLS != nil {
 		info.SNI = ex.TLS.ServerName
 	}
 	st.plugins = h.chain.NewStream(info)
-	return st.pluginOutcome(st.plugins.OnRequestHeaders(context.Background(), &ex.Req), true)
+	out := st.plugins.OnRequestHeaders(context.Background(), &ex.Req)
+	st.withdrawWait() // a cache wait (wedge_cache_fill) ends with the phase
+	return st.pluginOutcome(out, true)
 }
 
 // pluginOutcome acts on a phase's outcome. It reports true when the
@@ -124,6 +137,15 @@ func (st *exchangeState) sendLocal(lr *pluginhost.LocalResponse, runResponsePhas
 	if !resp.Header.Has("Date") {
 		resp.Header.Add("Date", httpDate())
 	}
+	// A body the cache plugin armed (wedge_cache_serve) goes out from the
+	// store, without passing through any guest.
+	cached, fromCache := st.takeServe()
+	if fromCache = fromCache && len(lr.Body) == 0; fromCache {
+		resp.Header.Del("Content-Length")
+		if st.ex.Req.Method == "HEAD" {
+			resp.Header.Add("Content-Length", strconv.FormatInt(cached.Len(), 10))
+		}
+	}
 	st.errMsg = lr.Details
 	st.rbody.Reset(st.h.respSpoolOptions())
 	if len(lr.Body) > 0 {
@@ -134,7 +156,12 @@ func (st *exchangeState) sendLocal(lr *pluginhost.LocalResponse, runResponsePhas
 			return
 		}
 	}
-	st.secs = st.rbody.Sections(st.secs[:0])
+	if fromCache {
+		resp.ContentLength = cached.Len()
+		st.secs = append(st.secs[:0], cached)
+	} else {
+		st.secs = st.rbody.Sections(st.secs[:0])
+	}
 	st.writeResponse(resp, st.secs)
 }
 
@@ -150,13 +177,17 @@ func (st *exchangeState) requestBodyPhase() bool {
 
 // responsePhases runs proxy_on_response_headers and, when a plugin wants
 // it and there is a body, proxy_on_response_body on the buffered response
-// in st.rbody. It
+// in st.rbody. An X-Accel-Redirect field is visible to the plugins and
+// removed afterwards; when a plugin chose a static mount meanwhile
+// (wedge.static), the file is served instead (serveAccelIfChosen). It
 // reports false when the exchange was answered otherwise (a local
-// response replaced the upstream's, or a plugin failed).
+// response or a file replaced the upstream's, or a plugin failed).
 func (st *exchangeState) responsePhases(resp *message.Response) bool {
 	if st.plugins == nil {
+		resp.Header.Del("X-Accel-Redirect")
 		return true
 	}
+	st.compress.buffered = true // the body can still be transformed (wedge_compress_response)
 	if !st.pluginOutcome(st.plugins.OnResponseHeaders(context.Background(), resp), false) {
 		return false
 	}
@@ -165,57 +196,61 @@ func (st *exchangeState) responsePhases(resp *message.Response) bool {
 			return false
 		}
 	}
+	if resp.Header.Has("X-Accel-Redirect") {
+		if st.serveAccelIfChosen(resp) {
+			return false
+		}
+		resp.Header.Del("X-Accel-Redirect")
+	}
 	return st.afterResponsePhases(resp)
 }
 
-// serveStaticIfChosen serves the request from a static mount when a
-// plugin chose one with wedge.static (a mount prefix, internal mounts
-// included), or when no plugin chose a pool other than the default and the
-// path falls under a public mount. It reports whether it answered.
+// serveStaticIfChosen serves the request from the static mount a plugin
+// chose in its request phase (wedge.static, a mount some plugin opened
+// with wedge_static_mount, and wedge.static_path, the path inside it). It
+// reports whether it answered.
 func (st *exchangeState) serveStaticIfChosen() bool {
-	h, req := st.h, &st.ex.Req
-	if st.plugins != nil {
-		if prefix := st.plugins.StaticMount(); prefix != "" {
-			m, ok := h.static.MatchInternal(prefix)
-			if !ok || m.Prefix() != prefix && m.Prefix() != prefix+"/" {
-				st.fail(500, fmt.Sprintf("plugin chose static mount %q, which is not configured", prefix))
-				return true
-			}
-			st.serveStatic(m, req)
-			return true
-		}
-		if up := st.plugins.Upstream(); up != "" && up != h.defName {
-			return false
-		}
+	if st.plugins == nil {
+		return false
 	}
-	if m, ok := h.static.Match(req.Path()); ok {
-		st.serveStatic(m, req)
+	name := st.plugins.StaticMount()
+	if name == "" {
+		return false
+	}
+	me, ok := st.h.mounts.get(name)
+	if !ok {
+		st.fail(500, fmt.Sprintf("plugin chose static mount %q, which no plugin opened (wedge_static_mount)", name))
 		return true
 	}
-	return false
+	st.serveStatic(me, &st.ex.Req, st.plugins.StaticPath())
+	return true
 }
 
-// route returns the pool the request goes to: the one a plugin named in
-// wedge.upstream, else the default. It answers (and reports false) when
-// there is none.
+// route returns the pool a plugin named in wedge.upstream. Wedge makes no
+// routing decision of its own: a request no plugin routed is answered 502
+// with an error log line (the chain has no router, or the router's
+// configuration sends nothing there), as is a pool that is not configured
+// (500: a plugin's mistake).
 func (st *exchangeState) route() (*upstream.Pool, bool) {
-	h := st.h
-	pool := h.defPool
+	var name string
 	if st.plugins != nil {
-		if name := st.plugins.Upstream(); name != "" && name != h.defName {
-			p, ok := h.pools[name]
-			if !ok {
-				st.fail(500, fmt.Sprintf("plugin chose upstream %q, which is not configured", name))
-				return nil, false
-			}
-			pool = p
-		}
+		name = st.plugins.Upstream()
 	}
-	if pool == nil {
-		st.fail(502, "no upstream configured")
+	if name == "" {
+		why := "no route: no plugin chose an upstream (wedge.upstream) or a static mount (wedge.static); " +
+			"put the built-in router in plugins: (builtin: router)"
+		st.h.log.LogAttrs(context.Background(), slog.LevelError, "request not routed",
+			slog.String("reason", why), slog.String("method", st.ex.Req.Method), slog.String("uri", st.ex.Req.Target))
+		st.errMsg = why
+		st.writeError(502, nil)
 		return nil, false
 	}
-	return pool, true
+	p, ok := st.h.pools[name]
+	if !ok {
+		st.fail(500, fmt.Sprintf("plugin chose upstream %q, which is not configured", name))
+		return nil, false
+	}
+	return p, true
 }
 
 // Dispatch sends a plugin's proxy_http_call to the pool named upstream and

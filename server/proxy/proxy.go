@@ -3,8 +3,15 @@
 // file) within client_body_timeout and client_max_body_size, forwards the
 // request to an upstream pool over HTTP/1.1, reads the whole response at the
 // upstream's speed, frees the upstream connection, and only then writes the
-// response to the client at the client's speed. Static mounts and
-// X-Accel-Redirect are served from disk without the upstream.
+// response to the client at the client's speed.
+//
+// It makes no routing decision: plugins do (the built-in router). A
+// plugin names the pool with the wedge.upstream property, or a static
+// mount (opened through the wedge_static_mount host call) with
+// wedge.static and wedge.static_path, which the pipeline then serves from
+// disk without the upstream, also in place of an upstream response that
+// carried X-Accel-Redirect when a plugin chose a mount in its response
+// phase. A request no plugin routed gets 502 and an error log line.
 //
 // It follows the shape of net/http/httputil.ReverseProxy (hop-by-hop
 // fields stripped per RFC 9110 §7.6.1, X-Forwarded-* set, 502 on upstream
@@ -18,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,7 +35,6 @@ import (
 	"github.com/wedgeproxy/wedge/server/internal/message"
 	"github.com/wedgeproxy/wedge/server/internal/spool"
 	"github.com/wedgeproxy/wedge/server/pluginhost"
-	"github.com/wedgeproxy/wedge/server/static"
 	"github.com/wedgeproxy/wedge/server/upstream"
 )
 
@@ -42,6 +49,14 @@ type Options struct {
 	// Plugins is the process's plugin host, on which the configured chain
 	// is loaded. Nil: a configuration with plugins is refused.
 	Plugins *pluginhost.Host
+	// Builtins returns the .wasm of a built-in plugin (config.Plugin's
+	// Builtin: "router", "cache", "compress"), false when this build has
+	// none by that name. Nil: a configuration using one is refused. The
+	// wedge binary passes plugins.Builtin.
+	Builtins func(name string) ([]byte, bool)
+	// Cache is the process's cache store for the cache plugin's
+	// wedge_cache_* calls (NewCache). Nil: those calls fail.
+	Cache *Cache
 }
 
 // Handler runs the pipeline for one configuration. A reload builds a new
@@ -50,15 +65,15 @@ type Options struct {
 type Handler struct {
 	limits     config.Limits
 	pools      map[string]*upstream.Pool
-	defPool    *upstream.Pool
-	defName    string
 	chain      *pluginhost.Chain // nil without plugins
-	static     *static.Table
+	mounts     mountTable        // static mounts plugins opened (wedge_static_mount)
+	baseDir    string            // a mount's relative root is relative to it: the config file's directory
 	trusted    trustedSet
 	serverName string
 	log        *slog.Logger
 	access     *slog.Logger
 	metrics    *Metrics
+	cache      *Cache // nil without a cache store
 
 	// active counts the exchanges in flight, with closedBit set once
 	// Close has begun; drained is closed when it reaches closedBit alone.
@@ -69,8 +84,9 @@ type Handler struct {
 // closedBit marks Handler.active once the handler is closed.
 const closedBit = 1 << 62
 
-// New builds a Handler from a validated configuration: it opens the static
-// mounts and creates the upstream pools (no connection is made yet).
+// New builds a Handler from a validated configuration: it creates the
+// upstream pools (no connection is made yet) and loads the plugin chain,
+// whose configure step opens the static mounts plugins ask for.
 func New(cfg *config.Config, opt Options) (*Handler, error) {
 	h := &Handler{
 		limits:     cfg.Limits,
@@ -79,6 +95,7 @@ func New(cfg *config.Config, opt Options) (*Handler, error) {
 		log:        opt.Logger,
 		access:     opt.AccessLog,
 		metrics:    opt.Metrics,
+		cache:      opt.Cache,
 		drained:    make(chan struct{}),
 	}
 	if h.log == nil {
@@ -94,11 +111,9 @@ func New(cfg *config.Config, opt Options) (*Handler, error) {
 		}
 		h.trusted = append(h.trusted, p)
 	}
-	st, err := static.NewTable(cfg.Static)
-	if err != nil {
-		return nil, fmt.Errorf("opening static mounts: %w", err)
+	if cfg.File != "" {
+		h.baseDir = filepath.Dir(cfg.File)
 	}
-	h.static = st
 	for name, u := range cfg.Upstreams {
 		p, err := upstream.NewPool(name, u, upstream.Options{ConnectTimeout: cfg.Limits.ProxyConnectTimeout.Std()})
 		if err != nil {
@@ -107,19 +122,12 @@ func New(cfg *config.Config, opt Options) (*Handler, error) {
 		}
 		h.pools[name] = p
 	}
-	def := cfg.DefaultUpstream
-	if def == "" && len(cfg.Upstreams) == 1 {
-		for name := range cfg.Upstreams {
-			def = name
-		}
-	}
-	h.defPool, h.defName = h.pools[def], def
 	if len(cfg.Plugins) > 0 {
 		if opt.Plugins == nil {
 			h.closePools()
 			return nil, errors.New("loading plugins: no plugin host")
 		}
-		chain, err := h.loadChain(context.Background(), opt.Plugins, cfg.Plugins)
+		chain, err := h.loadChain(context.Background(), opt.Plugins, opt.Builtins, cfg.Plugins)
 		if err != nil {
 			h.closePools()
 			return nil, err
@@ -171,9 +179,7 @@ func (h *Handler) closePools() {
 	for _, p := range h.pools {
 		p.Close()
 	}
-	if h.static != nil {
-		h.static.Close()
-	}
+	h.mounts.close()
 }
 
 // exchangeState is the per-exchange scratch space, pooled.
@@ -193,6 +199,8 @@ type exchangeState struct {
 	reqBytes                                         int64
 	streamOK                                         bool
 	plugins                                          *pluginhost.Stream // nil without plugins
+	cache                                            cacheState         // wedge_cache_* (cache.go)
+	compress                                         compressState      // wedge_compress_response
 }
 
 var statePool = sync.Pool{New: func() any { return new(exchangeState) }}
@@ -239,6 +247,7 @@ func (h *Handler) TryServe(ex *Exchange) bool {
 
 // release logs and counts a finished exchange and pools its state.
 func (h *Handler) release(st *exchangeState) {
+	st.cacheRelease() // before Finish recycles the stream a fill may wake
 	if st.plugins != nil {
 		st.plugins.Finish(context.Background()) // proxy_on_log, proxy_on_done, proxy_on_delete
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/wedgeproxy/wedge/server/internal/message"
-	"github.com/wedgeproxy/wedge/server/static"
 )
 
 // writeResponse sends a buffered response to the client.
@@ -80,50 +79,6 @@ func (st *exchangeState) writeError(status int, extra message.Header) {
 // line as plain text, e.g. "502 Bad Gateway\n".
 func ErrorBody(status int) []byte {
 	return []byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\n")
-}
-
-// serveStatic answers from a static mount.
-func (st *exchangeState) serveStatic(m *static.Mount, req *message.Request) {
-	if st.ex.Body != nil && req.ContentLength != 0 {
-		st.ex.CloseAfter = true // a body on GET/HEAD to a file is not read
-	}
-	st.sendStatic(m.Serve(req), nil)
-}
-
-// serveAccelRedirect answers with the file an upstream named in
-// X-Accel-Redirect (nginx's internal redirect), keeping the upstream fields
-// that describe the download.
-func (st *exchangeState) serveAccelRedirect(m *static.Mount, uri string, up *message.Response) {
-	req := st.ex.Req
-	req.Target = uri
-	if req.Method != "HEAD" {
-		req.Method = "GET"
-	}
-	var keep message.Header
-	for _, name := range [...]string{"Content-Disposition", "Set-Cookie", "Cache-Control", "Expires"} {
-		for _, v := range up.Header.Values(name) {
-			keep.Add(name, v)
-		}
-	}
-	st.upstreamDone = time.Now()
-	st.sendStatic(m.Serve(&req), keep)
-}
-
-func (st *exchangeState) sendStatic(r *static.Response, extra message.Header) {
-	defer r.Close()
-	resp := &st.resp
-	*resp = message.Response{Status: r.Status, Proto: "HTTP/1.1", Header: r.Header, ContentLength: r.ContentLength}
-	for _, f := range extra {
-		resp.Header.Set(f.Name, f.Value)
-	}
-	if !resp.Header.Has("Date") {
-		resp.Header.Add("Date", httpDate())
-	}
-	st.secs = st.secs[:0]
-	for _, s := range r.Sections {
-		st.secs = append(st.secs, message.Section{Data: s.Data, File: s.File, Offset: s.Offset, Length: s.Length})
-	}
-	st.writeResponse(resp, st.secs)
 }
 
 // finish writes the access-log line and counts the exchange.

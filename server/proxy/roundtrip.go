@@ -72,6 +72,10 @@ func (st *exchangeState) roundTrip(pool *upstream.Pool) {
 		}
 		break
 	}
+	if st.serveFallback() { // stale-if-error (wedge_cache_fallback)
+		st.errMsg = "upstream " + pool.Name() + ": " + errString(lastErr) + "; served stale from the cache"
+		return
+	}
 	var de *upstream.DialError
 	if errors.Is(lastErr, errUpstreamTimeout) || (errors.As(lastErr, &de) && de.Timeout()) {
 		st.fail(504, "upstream "+pool.Name()+": "+errString(lastErr))
@@ -120,19 +124,13 @@ func (st *exchangeState) exchange(uc *upstream.Conn, req *message.Request) (retr
 		// Wedge answered Expect itself and the client gets one final response.
 	}
 	st.upstreamStatus = resp.Status
-	if xa := resp.Header.Get("X-Accel-Redirect"); xa != "" {
-		if m, ok := st.h.static.MatchInternal(xa); ok {
-			st.discardBody(uc, framing)
-			st.serveAccelRedirect(m, xa, resp)
-			return false, nil
-		}
-	}
 	reusable := framing != http1.UntilClose && !resp.Header.HasToken("Connection", "close") &&
 		resp.Proto == "HTTP/1.1"
 	body := st.bodyReader(uc, framing)
 	streaming := wantsStreaming(resp) // before prepareResponse drops X-Accel-Buffering
 	prepareResponse(resp, st.h.serverName)
 	if streaming {
+		resp.Header.Del("X-Accel-Redirect") // a stream is relayed as it comes: no file in its place
 		st.upstreamDone = time.Now()
 		if st.plugins != nil && !st.pluginOutcome(st.plugins.OnResponseHeaders(context.Background(), resp), false) {
 			uc.Release(false)
@@ -161,6 +159,9 @@ func (st *exchangeState) exchange(uc *upstream.Conn, req *message.Request) (retr
 	}
 	// The whole response is here: free the upstream before the client is written to.
 	uc.Release(reusable)
+	if body != nil {
+		resp.ContentLength = st.rbody.Len() // known now even if it came chunked (response.size)
+	}
 	st.upstreamDone = time.Now()
 	st.status = resp.Status
 	if !st.responsePhases(resp) {
@@ -244,27 +245,12 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// discardBody reads and drops a response body (X-Accel-Redirect), keeping
-// the connection reusable when the body is small.
-func (st *exchangeState) discardBody(uc *upstream.Conn, framing http1.Framing) {
-	body := st.bodyReader(uc, framing)
-	if body == nil {
-		uc.Release(framing != http1.UntilClose && !st.resp.Header.HasToken("Connection", "close"))
-		return
-	}
-	n, err := io.CopyN(io.Discard, body, 1<<20)
-	if err == io.EOF && n < 1<<20 && framing != http1.UntilClose {
-		uc.Release(!st.resp.Header.HasToken("Connection", "close"))
-		return
-	}
-	uc.Release(false)
-}
-
 // prepareResponse turns the upstream's response head into the client's:
 // hop-by-hop fields out, Via in, Date added where missing (RFC 9110 §6.6.1).
+// X-Accel-Redirect stays for the response phases (responsePhases removes
+// it).
 func prepareResponse(resp *message.Response, pseudonym string) {
 	removeHopByHop(&resp.Header, resp.Status == 101)
-	resp.Header.Del("X-Accel-Redirect")
 	resp.Header.Del("X-Accel-Buffering")
 	if !resp.Header.Has("Date") {
 		resp.Header.Add("Date", httpDate())

@@ -3,7 +3,6 @@ package static
 import (
 	"testing"
 
-	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/internal/message"
 )
 
@@ -11,7 +10,7 @@ import (
 // opened and closed, with a browser's Accept-Encoding.
 func BenchmarkServe(b *testing.B) {
 	root, _ := testTree(b)
-	m, err := New(config.StaticMount{Prefix: "/static/", Root: root})
+	m, err := New(MountConfig{Prefix: "/static/", Root: root})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +47,7 @@ func BenchmarkServe(b *testing.B) {
 
 func BenchmarkTable_Match(b *testing.B) {
 	root, _ := testTree(b)
-	tb, err := NewTable([]config.StaticMount{{Prefix: "/static/", Root: root}, {Prefix: "/media/", Root: root}})
+	tb, err := NewTable([]MountConfig{{Prefix: "/static/", Root: root}, {Prefix: "/media/", Root: root}})
 	if err != nil {
 		b.Fatal(err)
 	}

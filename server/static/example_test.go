@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/internal/message"
 	"github.com/wedgeproxy/wedge/server/static"
 )
@@ -19,7 +18,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 	os.WriteFile(filepath.Join(dir, "app.css"), []byte("body{color:red}"), 0o644)
 
-	table, err := static.NewTable([]config.StaticMount{{Prefix: "/static/", Root: dir}})
+	table, err := static.NewTable([]static.MountConfig{{Prefix: "/static/", Root: dir}})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/wedgeproxy/wedge/server/config"
 )
 
 // TestMount_ServeFIFO: a FIFO under the root is 404 (nginx: not a regular
@@ -18,7 +16,7 @@ func TestMount_ServeFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(root, "pipe"), 0o644); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	m := newTestMount(t, config.StaticMount{Prefix: "/s/", Root: root})
+	m := newTestMount(t, MountConfig{Prefix: "/s/", Root: root})
 	done := make(chan int, 1)
 	go func() {
 		r := serve(m, "GET", "/s/pipe", nil)

@@ -4,8 +4,6 @@ import (
 	"path"
 	"strings"
 	"testing"
-
-	"github.com/wedgeproxy/wedge/server/config"
 )
 
 // FuzzServe serves arbitrary targets, with and without headers that reach
@@ -13,7 +11,7 @@ import (
 // answers a known status, and never hands out a file outside the root.
 func FuzzServe(f *testing.F) {
 	root, _ := testTree(f)
-	m, err := New(config.StaticMount{Prefix: "/s/", Root: root, Browse: true})
+	m, err := New(MountConfig{Prefix: "/s/", Root: root, Browse: true})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/internal/message"
 )
 
@@ -96,7 +95,7 @@ func testTree(t testing.TB) (root, outside string) {
 	return root, outside
 }
 
-func newTestMount(t testing.TB, cfg config.StaticMount) *Mount {
+func newTestMount(t testing.TB, cfg MountConfig) *Mount {
 	t.Helper()
 	m, err := New(cfg)
 	if err != nil {

@@ -35,6 +35,25 @@ import (
 // a multipart body whose parts are slices of a gzip stream, under a
 // top-level Content-Encoding, is something clients do not agree on.
 func (m *Mount) Serve(req *message.Request) *Response {
+	raw, query, _ := strings.Cut(req.Target, "?")
+	return m.serve(req, raw, query, raw, false)
+}
+
+// ServePath is like [Mount.Serve] for a mount chosen by a router rather
+// than by its prefix: p is the URL path of the file inside the mount's
+// root ("/a.css" is Root+"/a.css"; percent-encoded; the prefix is not
+// looked at), and req.Target is the path the client asked for, used only
+// where the client must see its own URL: the 301 that adds a directory's
+// slash and a listing's title.
+func (m *Mount) ServePath(req *message.Request, p string) *Response {
+	raw, query, _ := strings.Cut(req.Target, "?")
+	return m.serve(req, raw, query, p, true)
+}
+
+// serve resolves public (the client's path, decoded here) and inner (the
+// file's URL path: public itself, or a path inside the root when
+// inRoot).
+func (m *Mount) serve(req *message.Request, raw, query, inner string, inRoot bool) *Response {
 	head := req.Method == "HEAD"
 	if req.Method != "GET" && !head {
 		// RFC 9110 §15.5.6: a 405 must list the allowed methods.
@@ -42,14 +61,26 @@ func (m *Mount) Serve(req *message.Request) *Response {
 		r.Header = append(r.Header, message.Field{Name: "Allow", Value: "GET, HEAD"})
 		return r
 	}
-	raw, query, _ := strings.Cut(req.Target, "?")
-	clean, dirSlash, status := cleanPath(raw)
+	clean, dirSlash, status := cleanPath(inner)
 	if status != 0 {
 		return errorResponse(status, head)
 	}
-	rel, ok := m.rel(clean)
-	if !ok {
-		return errorResponse(404, head)
+	var rel string
+	if inRoot {
+		rel = strings.TrimPrefix(clean, "/")
+		if rel == "" {
+			rel = "."
+		}
+		if pub, _, st := cleanPath(raw); st == 0 {
+			clean = pub // what the client sees
+		} else {
+			raw, clean = inner, inner
+		}
+	} else {
+		var ok bool
+		if rel, ok = m.rel(clean); !ok {
+			return errorResponse(404, head)
+		}
 	}
 	parent, base := path.Split(rel)
 	if parent == "" {

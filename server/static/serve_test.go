@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/internal/message"
 )
 
@@ -73,7 +72,7 @@ const lastMod = "Tue, 02 Jan 2024 03:04:05 GMT"
 // TestMount_Serve covers methods, paths, content types and plain 200s.
 func TestMount_Serve(t *testing.T) {
 	root, _ := testTree(t)
-	m := newTestMount(t, config.StaticMount{Prefix: "/static", Root: root})
+	m := newTestMount(t, MountConfig{Prefix: "/static", Root: root})
 	cases := []serveCase{
 		{name: "css", target: "/static/a.css", status: 200, body: str("body{}"), want: map[string]string{
 			"Content-Type": "text/css; charset=utf-8", "Content-Length": "6", "ETag": etagOf(6),
@@ -134,9 +133,9 @@ func TestMount_Serve(t *testing.T) {
 // directory named without its slash.
 func TestMount_ServeDirectory(t *testing.T) {
 	root, _ := testTree(t)
-	m := newTestMount(t, config.StaticMount{Prefix: "/static/", Root: root})
-	browse := newTestMount(t, config.StaticMount{Prefix: "/files/", Root: root, Browse: true})
-	custom := newTestMount(t, config.StaticMount{Prefix: "/c/", Root: root, Index: "sub.txt"})
+	m := newTestMount(t, MountConfig{Prefix: "/static/", Root: root})
+	browse := newTestMount(t, MountConfig{Prefix: "/files/", Root: root, Browse: true})
+	custom := newTestMount(t, MountConfig{Prefix: "/c/", Root: root, Index: "sub.txt"})
 	runServeCases(t, m, []serveCase{
 		{name: "redirect", target: "/static/dir", status: 301,
 			want: map[string]string{"Location": "/static/dir/", "Content-Type": "text/plain; charset=utf-8"}},
@@ -194,7 +193,7 @@ func TestMount_ServeDirectory(t *testing.T) {
 // TestMount_ServeConditional covers RFC 9110 §13 preconditions.
 func TestMount_ServeConditional(t *testing.T) {
 	root, _ := testTree(t)
-	m := newTestMount(t, config.StaticMount{Prefix: "/s/", Root: root})
+	m := newTestMount(t, MountConfig{Prefix: "/s/", Root: root})
 	e := etagOf(6)
 	before := "Mon, 01 Jan 2024 00:00:00 GMT"
 	after := "Wed, 03 Jan 2024 00:00:00 GMT"
@@ -244,7 +243,7 @@ func TestMount_ServeConditional(t *testing.T) {
 // TestMount_ServeRange covers RFC 9110 §14 byte ranges.
 func TestMount_ServeRange(t *testing.T) {
 	root, _ := testTree(t)
-	m := newTestMount(t, config.StaticMount{Prefix: "/s/", Root: root})
+	m := newTestMount(t, MountConfig{Prefix: "/s/", Root: root})
 	big := make([]byte, 1000)
 	for i := range big {
 		big[i] = byte('a' + i%26)
@@ -365,7 +364,7 @@ func TestMount_ServeRange(t *testing.T) {
 // Accept-Encoding (RFC 9110 §12.5.3; nginx gzip_static, brotli_static).
 func TestMount_ServeEncoding(t *testing.T) {
 	root, _ := testTree(t)
-	m := newTestMount(t, config.StaticMount{Prefix: "/s/", Root: root})
+	m := newTestMount(t, MountConfig{Prefix: "/s/", Root: root})
 	js := "text/javascript; charset=utf-8"
 	enc := func(coding string, size int) map[string]string {
 		return map[string]string{"Content-Encoding": coding, "Content-Type": js, "Vary": "Accept-Encoding",
@@ -418,8 +417,8 @@ func TestMount_ServeEncoding(t *testing.T) {
 // whatever the target.
 func TestMount_ServeTraversal(t *testing.T) {
 	root, _ := testTree(t)
-	m := newTestMount(t, config.StaticMount{Prefix: "/static/", Root: root, Browse: true})
-	top := newTestMount(t, config.StaticMount{Prefix: "/", Root: root, Browse: true})
+	m := newTestMount(t, MountConfig{Prefix: "/static/", Root: root, Browse: true})
+	top := newTestMount(t, MountConfig{Prefix: "/", Root: root, Browse: true})
 	allowed := rootFiles(t, root)
 	for _, tc := range []struct {
 		target string
@@ -482,7 +481,7 @@ func TestMount_ServeTraversal(t *testing.T) {
 // with -race.
 func TestMount_ServeConcurrent(t *testing.T) {
 	root, _ := testTree(t)
-	m := newTestMount(t, config.StaticMount{Prefix: "/s/", Root: root, Browse: true})
+	m := newTestMount(t, MountConfig{Prefix: "/s/", Root: root, Browse: true})
 	type req struct {
 		target string
 		h      message.Header
@@ -516,7 +515,7 @@ func TestMount_ServeConcurrent(t *testing.T) {
 
 func TestResponse_Close(t *testing.T) {
 	root, _ := testTree(t)
-	m := newTestMount(t, config.StaticMount{Prefix: "/s/", Root: root})
+	m := newTestMount(t, MountConfig{Prefix: "/s/", Root: root})
 	r := serve(m, "GET", "/s/a.css", nil)
 	f := r.Sections[0].File
 	if err := r.Close(); err != nil {

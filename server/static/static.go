@@ -33,8 +33,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/wedgeproxy/wedge/server/config"
 )
 
 // Sentinel errors returned, wrapped, by [New] and [NewTable].
@@ -54,7 +52,26 @@ var (
 // (nginx `index index.html`).
 const DefaultIndex = "index.html"
 
-// Mount is one validated [config.StaticMount] with its root directory held
+// MountConfig describes one mount.
+type MountConfig struct {
+	// Prefix is the URL path prefix, e.g. "/static/", for [Table.Match]
+	// and [Mount.Serve]; "/" for a mount served with [Mount.ServePath].
+	Prefix string
+	// Root is the directory whose files are served; "/static/a.css" with
+	// Prefix "/static/" is Root+"/a.css" (nginx alias). It must exist and
+	// be a directory.
+	Root string
+	// Index is the file name (no "/") served for a directory. Default
+	// [DefaultIndex].
+	Index string
+	// Browse lists a directory that has no index file (else 403).
+	Browse bool
+	// Internal makes the mount reachable only through X-Accel-Redirect
+	// (nginx `internal`).
+	Internal bool
+}
+
+// Mount is one validated [MountConfig] with its root directory held
 // open. It is safe for concurrent use. Close releases the directory.
 type Mount struct {
 	prefix   string // cleaned, ends in "/"
@@ -76,7 +93,7 @@ type Mount struct {
 //
 // Errors wrap [ErrBadPrefix], [ErrBadIndex], [ErrNoRoot] or the error from opening the
 // root (for example [fs.ErrNotExist], or "not a directory").
-func New(cfg config.StaticMount) (*Mount, error) {
+func New(cfg MountConfig) (*Mount, error) {
 	p := cfg.Prefix
 	if p == "" || p[0] != '/' || strings.ContainsAny(p, "\x00\\") {
 		return nil, fmt.Errorf("validating static mount %q: %w", cfg.Prefix, ErrBadPrefix)
@@ -152,7 +169,7 @@ type Table struct {
 // NewTable validates and opens every mount with [New]. It fails on the
 // first bad mount, closing those already opened, and refuses two mounts
 // with the same normalized prefix ([ErrDuplicatePrefix]).
-func NewTable(ms []config.StaticMount) (*Table, error) {
+func NewTable(ms []MountConfig) (*Table, error) {
 	t := &Table{mounts: make([]*Mount, 0, len(ms))}
 	seen := make(map[string]bool, len(ms))
 	for _, c := range ms {

@@ -5,30 +5,28 @@ import (
 	"io/fs"
 	"path/filepath"
 	"testing"
-
-	"github.com/wedgeproxy/wedge/server/config"
 )
 
 func TestNew(t *testing.T) {
 	root, _ := testTree(t)
 	for _, tc := range []struct {
 		name       string
-		cfg        config.StaticMount
+		cfg        MountConfig
 		wantPrefix string
 		wantErr    error // nil: success; errAny: some error
 	}{
-		{"slash added", config.StaticMount{Prefix: "/static", Root: root}, "/static/", nil},
-		{"kept", config.StaticMount{Prefix: "/static/", Root: root}, "/static/", nil},
-		{"cleaned", config.StaticMount{Prefix: "//a/./b/../c//", Root: root}, "/a/c/", nil},
-		{"root prefix", config.StaticMount{Prefix: "/", Root: root}, "/", nil},
-		{"no leading slash", config.StaticMount{Prefix: "static/", Root: root}, "", ErrBadPrefix},
-		{"empty prefix", config.StaticMount{Root: root}, "", ErrBadPrefix},
-		{"backslash prefix", config.StaticMount{Prefix: "/a\\b/", Root: root}, "", ErrBadPrefix},
-		{"index with slash", config.StaticMount{Prefix: "/s/", Root: root, Index: "a/index.html"}, "", ErrBadIndex},
-		{"index dotdot", config.StaticMount{Prefix: "/s/", Root: root, Index: ".."}, "", ErrBadIndex},
-		{"empty root", config.StaticMount{Prefix: "/s/"}, "", ErrNoRoot},
-		{"missing root", config.StaticMount{Prefix: "/s/", Root: filepath.Join(root, "nope")}, "", fs.ErrNotExist},
-		{"root is a file", config.StaticMount{Prefix: "/s/", Root: filepath.Join(root, "a.css")}, "", errAny},
+		{"slash added", MountConfig{Prefix: "/static", Root: root}, "/static/", nil},
+		{"kept", MountConfig{Prefix: "/static/", Root: root}, "/static/", nil},
+		{"cleaned", MountConfig{Prefix: "//a/./b/../c//", Root: root}, "/a/c/", nil},
+		{"root prefix", MountConfig{Prefix: "/", Root: root}, "/", nil},
+		{"no leading slash", MountConfig{Prefix: "static/", Root: root}, "", ErrBadPrefix},
+		{"empty prefix", MountConfig{Root: root}, "", ErrBadPrefix},
+		{"backslash prefix", MountConfig{Prefix: "/a\\b/", Root: root}, "", ErrBadPrefix},
+		{"index with slash", MountConfig{Prefix: "/s/", Root: root, Index: "a/index.html"}, "", ErrBadIndex},
+		{"index dotdot", MountConfig{Prefix: "/s/", Root: root, Index: ".."}, "", ErrBadIndex},
+		{"empty root", MountConfig{Prefix: "/s/"}, "", ErrNoRoot},
+		{"missing root", MountConfig{Prefix: "/s/", Root: filepath.Join(root, "nope")}, "", fs.ErrNotExist},
+		{"root is a file", MountConfig{Prefix: "/s/", Root: filepath.Join(root, "a.css")}, "", errAny},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := New(tc.cfg)
@@ -60,10 +58,10 @@ var errAny = errors.New("any error")
 
 func TestNewTable(t *testing.T) {
 	root, _ := testTree(t)
-	if _, err := NewTable([]config.StaticMount{{Prefix: "/a", Root: root}, {Prefix: "/a/", Root: root}}); !errors.Is(err, ErrDuplicatePrefix) {
+	if _, err := NewTable([]MountConfig{{Prefix: "/a", Root: root}, {Prefix: "/a/", Root: root}}); !errors.Is(err, ErrDuplicatePrefix) {
 		t.Errorf("duplicate: %v", err)
 	}
-	if _, err := NewTable([]config.StaticMount{{Prefix: "/a", Root: root}, {Prefix: "b", Root: root}}); !errors.Is(err, ErrBadPrefix) {
+	if _, err := NewTable([]MountConfig{{Prefix: "/a", Root: root}, {Prefix: "b", Root: root}}); !errors.Is(err, ErrBadPrefix) {
 		t.Errorf("bad second mount: %v", err)
 	}
 	tb, err := NewTable(nil)
@@ -81,7 +79,7 @@ func TestNewTable(t *testing.T) {
 
 func TestTable_Match(t *testing.T) {
 	root, _ := testTree(t)
-	tb, err := NewTable([]config.StaticMount{
+	tb, err := NewTable([]MountConfig{
 		{Prefix: "/static/", Root: root},
 		{Prefix: "/static/img/", Root: root},
 		{Prefix: "/files", Root: root},
@@ -150,7 +148,7 @@ func prefixOf(m *Mount, ok bool) string {
 // MatchInternal, and then serves like any other.
 func TestTable_MatchInternal(t *testing.T) {
 	root, _ := testTree(t)
-	tb, err := NewTable([]config.StaticMount{{Prefix: "/protected/", Root: root, Internal: true}})
+	tb, err := NewTable([]MountConfig{{Prefix: "/protected/", Root: root, Internal: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,7 @@ var (
 	pathUpstreamAddress  = []string{"upstream", "address"}
 	pathWedgeUpstream    = []string{"wedge", "upstream"}
 	pathWedgeStatic      = []string{"wedge", "static"}
+	pathWedgeStaticPath  = []string{"wedge", "static_path"}
 )
 
 // --- Wedge's own -------------------------------------------------------------
@@ -73,25 +74,36 @@ func SetUpstream(pool string) error {
 	return setString(pathWedgeUpstream, pool)
 }
 
-// Upstream returns wedge.upstream: the pool the request goes to, which is
-// default_upstream until a plugin sets it.
+// Upstream returns wedge.upstream: the pool the request goes to, "" until
+// a plugin (the built-in router) sets it.
 func Upstream() (string, error) { return getString(pathWedgeUpstream) }
 
-// SetStaticMount sets wedge.static: the prefix of a static mount (a
-// prefix: under static: in wedge.yaml, with or without its trailing "/";
-// internal mounts included) to serve the request from instead of an
-// upstream. The file served is the request's path (:path, after any
-// rewrite) under that prefix; a path outside it gets 404 and a prefix that
-// is not configured fails the request with 500. Like SetUpstream it takes
-// effect only when set in proxy_on_request_headers. It returns
+// SetStaticMount sets wedge.static: the name of a static mount (one a
+// plugin opened with the host call wedge_static_mount, as the built-in
+// router does for its static routes) to serve the request from instead of
+// an upstream. The file served is wedge.static_path (SetStaticPath) under
+// the mount's root, or the request's path when that is unset; a name no
+// plugin opened fails the request with 500. It takes effect when set in
+// proxy_on_request_headers, or in proxy_on_response_headers of a response
+// carrying X-Accel-Redirect (the file then replaces it). It returns
 // ErrEmptyValue for "".
-func SetStaticMount(prefix string) error {
-	return setString(pathWedgeStatic, prefix)
+func SetStaticMount(name string) error {
+	return setString(pathWedgeStatic, name)
 }
 
-// StaticMount returns wedge.static: the static mount prefix a plugin
-// chose, or "" when none did.
+// StaticMount returns wedge.static: the static mount a plugin chose, or
+// "" when none did.
 func StaticMount() (string, error) { return getString(pathWedgeStatic) }
+
+// SetStaticPath sets wedge.static_path: the URL path (percent-encoded,
+// starting with "/") of the file inside the mount of wedge.static, "/a.css"
+// for the file a.css under its root. It returns ErrEmptyValue for "".
+func SetStaticPath(p string) error {
+	return setString(pathWedgeStaticPath, p)
+}
+
+// StaticPath returns wedge.static_path, or "" when no plugin set it.
+func StaticPath() (string, error) { return getString(pathWedgeStaticPath) }
 
 // SetStreamProperty stores value under name for the rest of the request:
 // plugins later in the chain (and later phases) read it back with

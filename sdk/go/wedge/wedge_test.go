@@ -196,6 +196,23 @@ func TestSetStaticMount(t *testing.T) {
 	}
 }
 
+func TestSetStaticPath(t *testing.T) {
+	host := emulate(t, nil)
+	if err := wedge.SetStaticPath("/a%20b.css"); err != nil {
+		t.Fatalf("SetStaticPath: %v", err)
+	}
+	got, err := host.GetProperty([]string{"wedge", "static_path"})
+	if err != nil || string(got) != "/a%20b.css" {
+		t.Errorf("host sees wedge.static_path = %q, %v", got, err)
+	}
+	if p, err := wedge.StaticPath(); err != nil || p != "/a%20b.css" {
+		t.Errorf("StaticPath() = %q, %v", p, err)
+	}
+	if err := wedge.SetStaticPath(""); !errors.Is(err, wedge.ErrEmptyValue) {
+		t.Errorf("SetStaticPath(\"\") = %v, want ErrEmptyValue", err)
+	}
+}
+
 func TestSetStreamProperty(t *testing.T) {
 	emulate(t, nil)
 	if err := wedge.SetStreamProperty("auth.user", []byte("alice")); err != nil {

@@ -1,0 +1,194 @@
+// Command router is Wedge's built-in router, a proxy-wasm filter written
+// with proxy-wasm-go-sdk: routes matched in order on host, path, method,
+// header and query, each sending the request to an upstream pool
+// (wedge.upstream), serving it from a static mount (wedge.static and
+// wedge.static_path, mounts opened by the host through wedge_static_mount
+// at configure time), redirecting or answering with a fixed response.
+//
+// The configuration (README.md in this directory) is checked in
+// proxy_on_configure; a bad one fails it after logging, at error level,
+// the route and the reason ("routes[3]: path.regexp: ..."), which Wedge
+// shows in its start-up error.
+//
+// Build (task plugins:build):
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugins/router/router.wasm ./plugins/router
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+func main() {}
+
+func init() { proxywasm.SetVMContext(&vmContext{}) }
+
+type vmContext struct{ types.DefaultVMContext }
+
+func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{} }
+
+type pluginContext struct {
+	types.DefaultPluginContext
+	router *Router
+}
+
+// Property paths Wedge reads after proxy_on_request_headers (and after the
+// response phases, for X-Accel-Redirect).
+var (
+	propUpstream   = []string{"wedge", "upstream"}
+	propStatic     = []string{"wedge", "static"}
+	propStaticPath = []string{"wedge", "static_path"}
+)
+
+// staticMountFunc is the host function that opens a static mount.
+const staticMountFunc = "wedge_static_mount"
+
+func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		proxywasm.LogErrorf("reading configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	r, err := Compile(data)
+	if err != nil {
+		proxywasm.LogError(err.Error())
+		return types.OnPluginStartStatusFailed
+	}
+	for _, m := range r.Mounts() {
+		if err := openMount(m); err != nil {
+			proxywasm.LogErrorf("%s: static: %v", m.Name, err)
+			return types.OnPluginStartStatusFailed
+		}
+	}
+	p.router = r
+	return types.OnPluginStartStatusOK
+}
+
+// openMount asks the host to open a static mount. The host answers
+// {"error": "..."} when it cannot (no such directory, a name taken).
+func openMount(m MountSpec) error {
+	args, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	ret, err := proxywasm.CallForeignFunction(staticMountFunc, args)
+	if err != nil {
+		return fmt.Errorf("calling %s (static routes need Wedge): %w", staticMountFunc, err)
+	}
+	var res struct {
+		Error string `json:"error"`
+	}
+	if len(ret) > 0 {
+		if err := json.Unmarshal(ret, &res); err != nil {
+			return fmt.Errorf("reading the answer of %s: %w", staticMountFunc, err)
+		}
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	return nil
+}
+
+func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
+	return &httpContext{r: p.router}
+}
+
+type httpContext struct {
+	types.DefaultHttpContext
+	r     *Router
+	route *Route
+	req   Request // kept for X-Accel-Redirect when there are internal routes
+}
+
+func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
+	hs, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		proxywasm.LogErrorf("reading request headers: %v", err)
+		return types.ActionContinue
+	}
+	req := RequestFrom(hs)
+	if c.r.HasInternal() {
+		c.req = req
+	}
+	d := c.r.Decide(&req)
+	c.route = d.Route
+	switch d.Action {
+	case ActUpstream:
+		if err := proxywasm.SetProperty(propUpstream, []byte(d.Upstream)); err != nil {
+			proxywasm.LogErrorf("%s: setting wedge.upstream: %v", d.Route.Name, err)
+		}
+		if d.NewPath != "" {
+			_ = proxywasm.ReplaceHttpRequestHeader(":path", d.NewPath)
+		}
+		editRequest(d.Route.ReqEdits)
+	case ActStatic:
+		setStatic(d)
+		editRequest(d.Route.ReqEdits)
+	default:
+		if err := proxywasm.SendHttpResponse(uint32(d.Status), d.Headers, d.Body, -1); err != nil {
+			proxywasm.LogErrorf("sending local response: %v", err)
+		}
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+func setStatic(d Decision) {
+	if err := proxywasm.SetProperty(propStatic, []byte(d.Mount)); err != nil {
+		proxywasm.LogErrorf("%s: setting wedge.static: %v", d.Route.Name, err)
+	}
+	if err := proxywasm.SetProperty(propStaticPath, []byte(d.StaticPath)); err != nil {
+		proxywasm.LogErrorf("%s: setting wedge.static_path: %v", d.Route.Name, err)
+	}
+}
+
+func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+	if c.route != nil && c.route.Action == ActUpstream {
+		editResponse(c.route.RespEdits)
+	}
+	if c.r.HasInternal() {
+		if xa, err := proxywasm.GetHttpResponseHeader("x-accel-redirect"); err == nil && xa != "" {
+			if d := c.r.Accel(&c.req, xa); d.Action == ActStatic {
+				setStatic(d)
+			} else {
+				proxywasm.LogWarnf("X-Accel-Redirect %q matches no internal route", xa)
+			}
+		}
+	}
+	return types.ActionContinue
+}
+
+func editRequest(e *HeaderEdits) {
+	if e == nil {
+		return
+	}
+	for _, n := range e.Remove {
+		_ = proxywasm.RemoveHttpRequestHeader(n)
+	}
+	for _, f := range sortedFields(e.Set) {
+		_ = proxywasm.ReplaceHttpRequestHeader(f[0], f[1])
+	}
+	for _, f := range sortedFields(e.Add) {
+		_ = proxywasm.AddHttpRequestHeader(f[0], f[1])
+	}
+}
+
+func editResponse(e *HeaderEdits) {
+	if e == nil {
+		return
+	}
+	for _, n := range e.Remove {
+		_ = proxywasm.RemoveHttpResponseHeader(n)
+	}
+	for _, f := range sortedFields(e.Set) {
+		_ = proxywasm.ReplaceHttpResponseHeader(f[0], f[1])
+	}
+	for _, f := range sortedFields(e.Add) {
+		_ = proxywasm.AddHttpResponseHeader(f[0], f[1])
+	}
+}

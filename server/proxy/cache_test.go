@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wedgeproxy/wedge/server/internal/cachestore"
+	"github.com/wedgeproxy/wedge/server/internal/message"
+	"github.com/wedgeproxy/wedge/server/pluginhost"
+)
+
+func newTestCache(t testing.TB) *Cache {
+	t.Helper()
+	c, err := NewCache(cachestore.Options{}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestCache_Freshen(t *testing.T) {
+	c := newTestCache(t)
+	now := time.Now()
+	stored := message.Header{
+		{Name: "Content-Type", Value: "text/html"}, {Name: "Content-Encoding", Value: "gzip"},
+		{Name: "ETag", Value: `W/"a"`}, {Name: "Vary", Value: "Accept-Encoding"},
+		{Name: "Cache-Control", Value: "max-age=0"}, {Name: "X-A", Value: "1"}, {Name: "X-A", Value: "2"},
+	}
+	e, err := c.store.Put("k", nil, 200, stored, []message.Section{{Data: []byte("zz")}}, now, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h304 := message.Header{
+		{Name: "Cache-Control", Value: "max-age=60"}, {Name: "ETag", Value: `"a"`}, {Name: "Content-Length", Value: "0"},
+		{Name: "x-a", Value: "3"}, {Name: "Date", Value: "Thu, 01 Jan 2026 00:00:00 GMT"},
+	}
+	got, ok := c.freshen(e.ID, h304, now.Add(time.Second), now.Add(2*time.Second))
+	if !ok {
+		t.Fatal("entry gone")
+	}
+	h := got.Header
+	switch {
+	case h.Get("Cache-Control") != "max-age=60":
+		t.Errorf("§4.3.4: Cache-Control not updated: %v", h)
+	case h.Get("ETag") != `W/"a"`:
+		t.Errorf("§3.2: the ETag of a coded body was replaced: %v", h)
+	case h.Count("X-A") != 1 || h.Get("X-A") != "3":
+		t.Errorf("§4.3.4: every stored X-A must be replaced: %v", h)
+	case h.Has("Content-Length") || h.Get("Content-Encoding") != "gzip" || h.Get("Vary") != "Accept-Encoding":
+		t.Errorf("§3.2: fields the body depends on changed: %v", h)
+	case !got.ResponseTime.Equal(now.Add(2 * time.Second)):
+		t.Errorf("response_time not updated: %v", got.ResponseTime)
+	}
+}
+
+func TestCurrentAge(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := message.Header{{Name: "Date", Value: t0.Format(http.TimeFormat)}, {Name: "Age", Value: "10"}}
+	// RFC 9111 §4.2.3: corrected_age_value = 10 + 1 (response delay), apparent 1; plus 5 resident.
+	if got := CurrentAge(h, t0, t0.Add(time.Second), t0.Add(6*time.Second)); got != 16*time.Second {
+		t.Errorf("CurrentAge = %v, want 16s", got)
+	}
+}
+
+func TestCachePurgeHandler(t *testing.T) {
+	c := newTestCache(t)
+	now := time.Now()
+	for _, k := range []string{"http://a/x", "http://a/y", "http://b/z"} {
+		if _, err := c.store.Put(k, nil, 200, nil, []message.Section{{Data: []byte(k)}}, now, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		method, target string
+		status         int
+		body           string
+	}{
+		{"GET", "/cache/purge?all=1", 405, ""},
+		{"POST", "/cache/purge", 400, ""},
+		{"POST", "/cache/purge?url=http%3A%2F%2Fa%2Fx", 200, `{"purged":1}`},
+		{"PURGE", "/cache/purge?url=http%3A%2F%2Fa%2Fx", 200, `{"purged":0}`},
+		{"POST", "/cache/purge?prefix=http%3A%2F%2Fb%2F", 200, `{"purged":1}`},
+		{"POST", "/cache/purge?all=1", 200, `{"purged":1}`},
+	}
+	for _, tc := range tests {
+		rec := httptest.NewRecorder()
+		CachePurgeHandler(c).ServeHTTP(rec, httptest.NewRequest(tc.method, tc.target, nil))
+		if rec.Code != tc.status || tc.body != "" && strings.TrimSpace(rec.Body.String()) != tc.body {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.target, rec.Code, rec.Body, tc.status, tc.body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	CachePurgeHandler(nil).ServeHTTP(rec, httptest.NewRequest("POST", "/cache/purge?all=1", nil))
+	if rec.Code != 404 {
+		t.Errorf("no cache: %d, want 404", rec.Code)
+	}
+}
+
+// FuzzCacheFunctions feeds guest bytes to every wedge_cache_* function
+// from a root context: none may panic, each must refuse or answer.
+func FuzzCacheFunctions(f *testing.F) {
+	for _, s := range []string{`{"key":"http://a/"}`, `{"id":1,"headers":[["a","b"]]}`, `{"keys":["x"]}`, `{"id":1,"upstream":"app"}`, `{`, `[]`, `{"headers":[["bad name","x"]]}`, ""} {
+		f.Add([]byte(s))
+	}
+	c := newTestCache(f)
+	h := &Handler{cache: c}
+	fns := ForeignFunctions()
+	f.Fuzz(func(t *testing.T, args []byte) {
+		call := &pluginhost.ForeignCall{Plugin: "cache", Attachment: h}
+		for name, fn := range fns {
+			if strings.HasPrefix(name, "wedge_cache_") {
+				fn(call, args)
+			}
+		}
+	})
+}
