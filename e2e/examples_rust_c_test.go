@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wedgeproxy/wedge/internal/langbuild"
+	"github.com/wedgeproxy/wedge/plugins"
 	"github.com/wedgeproxy/wedge/server"
 	"github.com/wedgeproxy/wedge/server/config"
 )
@@ -48,7 +49,7 @@ func exampleLoadError(t *testing.T, spec config.Plugin) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Builtins: plugins.Builtin})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -21,6 +21,7 @@ import (
 	"github.com/wedgeproxy/wedge/internal/langbuild"
 	"github.com/wedgeproxy/wedge/internal/plugintest"
 	"github.com/wedgeproxy/wedge/internal/testenv"
+	"github.com/wedgeproxy/wedge/plugins"
 	"github.com/wedgeproxy/wedge/server"
 	"github.com/wedgeproxy/wedge/server/config"
 	"github.com/wedgeproxy/wedge/server/pluginhost"
@@ -409,7 +410,7 @@ func benchRequests(b *testing.B, row exampleBenchRow, wasm string) {
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Builtins: plugins.Builtin})
 	if err != nil {
 		b.Fatal(err)
 	}

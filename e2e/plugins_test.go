@@ -147,7 +147,11 @@ func goPluginSpec(t testing.TB, name string) config.Plugin {
 // plugin chain (callback_timeout 10s unless set) and applies the defaults.
 func pluginConfig(t testing.TB, cfg *config.Config, pools map[string]string, plugins []config.Plugin) {
 	cfg.Admin.Address = freeAddr(t)
-	cfg.PluginCache = filepath.Join(goPlugins.dir, "wazero-cache")
+	goPlugins.setup.Do(setupGoPlugins) // goPlugins.dir, even for a chain of built-ins only
+	cfg.PluginCache = "off"
+	if goPlugins.dir != "" {
+		cfg.PluginCache = filepath.Join(goPlugins.dir, "wazero-cache")
+	}
 	for name, addr := range pools {
 		cfg.Upstreams[name] = &config.Upstream{Servers: []config.UpstreamServer{{Address: addr}}}
 	}

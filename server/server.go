@@ -54,7 +54,7 @@ type Server struct {
 	serveErr chan error
 	plugins  *pluginhost.Host // created with the first configuration that has plugins
 	builtins func(name string) ([]byte, bool)
-	cache    *proxy.Cache     // the cache plugin's store, created with the plugin host; kept across reloads
+	cache    *proxy.Cache // the cache plugin's store, created with the plugin host; kept across reloads
 
 	// HTTPS: the certificates of the current configuration (nil without
 	// a TLS listener), the TLS configuration every TLS and QUIC listener

@@ -89,6 +89,7 @@ func Run(ctx context.Context, out io.Writer, opt Options) error {
 	cfg.Plugins[0].Config = routes
 	cfg.Log.Access = "off"
 	cfg.Limits.ClientMaxBodySize = 64 << 20
+	cfg.ApplyDefaults() // the plugins' own defaults (callback_timeout, memory_limit, ...)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

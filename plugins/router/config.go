@@ -229,12 +229,12 @@ type Action int
 
 // The actions.
 const (
-	ActNotFound Action = iota // no route: 404
-	ActUpstream               // wedge.upstream
-	ActStatic                 // wedge.static and wedge.static_path
-	ActRedirect               // local response with Location
-	ActRespond                // fixed local response
-	ActBadRequest             // a path that cannot be decoded: 400
+	ActNotFound   Action = iota // no route: 404
+	ActUpstream                 // wedge.upstream
+	ActStatic                   // wedge.static and wedge.static_path
+	ActRedirect                 // local response with Location
+	ActRespond                  // fixed local response
+	ActBadRequest               // a path that cannot be decoded: 400
 )
 
 // Route is a compiled route.
@@ -749,4 +749,3 @@ func (r *Router) Mounts() []MountSpec {
 	}
 	return out
 }
-

@@ -50,10 +50,10 @@ type routeCase struct {
 	status   int
 	location string
 	body     string
-	pool     string // wedge.upstream
-	target   string // :path sent on ("" = unchanged)
-	mount    string // wedge.static
-	file     string // wedge.static_path
+	pool     string      // wedge.upstream
+	target   string      // :path sent on ("" = unchanged)
+	mount    string      // wedge.static
+	file     string      // wedge.static_path
 	sent     [][2]string // fields the upstream must get ("" value: absent)
 	respHdr  [][2]string // fields the client must get
 }

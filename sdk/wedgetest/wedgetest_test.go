@@ -216,10 +216,11 @@ func TestNew_invalidPlugin(t *testing.T) {
 func TestNew_badConfiguration(t *testing.T) {
 	_, err := wedgetest.New(t, routerWasm(t), wedgetest.Options{
 		Upstreams: map[string]http.Handler{"a": echo("a"), "b": echo("b")},
+		Configure: func(cfg *config.Config) { cfg.Upstreams["b"].Servers[0].Weight = -1 },
 	})
 	var cerr *config.Error
-	if !errors.As(err, &cerr) {
-		t.Fatalf("two pools and no default: %v, want a *config.Error", err)
+	if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "weight") {
+		t.Fatalf("a server of weight -1: %v, want a *config.Error about its weight", err)
 	}
 }
 
