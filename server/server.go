@@ -129,7 +129,11 @@ func (s *Server) newHandler(cfg *config.Config) (*proxy.Handler, error) {
 			return nil, fmt.Errorf("starting the plugin host: %w", err)
 		}
 		s.plugins = host
-		c, err := proxy.NewCache(cachestore.Options{}, s.reg)
+		c, err := proxy.NewCache(cachestore.Options{
+			MaxBytes:      int64(cfg.Cache.MaxSize),
+			MaxEntryBytes: int64(cfg.Cache.MaxEntrySize),
+			Dir:           cfg.Cache.Path,
+		}, s.reg)
 		if err != nil {
 			return nil, err
 		}
@@ -402,6 +406,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	defer s.mu.Unlock()
 	if !slices.Equal(cfg.Listen, s.cfg.Listen) || cfg.Admin != s.cfg.Admin {
 		s.log.Warn("listen and admin addresses changed; they take effect at the next restart")
+	}
+	if cfg.Cache != s.cfg.Cache && s.cache != nil {
+		s.log.Warn("the cache section changed; the store keeps its entries and takes the new sizes and path at the next restart")
 	}
 	var newCerts *certs.Manager
 	if m := s.certs.Load(); m != nil {

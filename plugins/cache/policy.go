@@ -44,6 +44,16 @@ type Config struct {
 	// Methods served from the cache: GET (stored) and HEAD (answered from
 	// a stored GET). Default ["GET", "HEAD"]; only these two are allowed.
 	Methods []string `json:"methods"`
+	// Valid gives a freshness lifetime to responses that carry none
+	// (no s-maxage, max-age or Expires), by status, like nginx's
+	// proxy_cache_valid: keys are status codes separated by spaces, or
+	// "any"; values are durations, e.g. {"200 404": "10m", "any": "1m"}.
+	// It is a heuristic lifetime in RFC 9111 §4.2.2's sense, so it
+	// applies only to heuristically cacheable statuses (RFC 9110 §15.1:
+	// 200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501) or to
+	// responses marked public; naming another status is refused. It
+	// takes precedence over the Last-Modified heuristic. Default: none.
+	Valid map[string]string `json:"valid"`
 }
 
 // Policy is a parsed Config.
@@ -56,6 +66,7 @@ type Policy struct {
 	Lock              bool
 	LockTimeout       time.Duration
 	Methods           []string
+	Valid             map[int]time.Duration // status -> lifetime; 0 stands for "any"
 }
 
 // ParseConfig checks a configuration and returns its policy. Empty data
@@ -107,6 +118,37 @@ func ParseConfig(data []byte) (*Policy, error) {
 				return nil, fmt.Errorf("cache: methods: %q cannot be cached (GET and HEAD only)", m)
 			}
 			p.Methods = append(p.Methods, m)
+		}
+	}
+	for codes, ttl := range c.Valid {
+		v, err := time.ParseDuration(ttl)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("cache: valid: %q: %q is not a positive duration", codes, ttl)
+		}
+		fields := strings.Fields(codes)
+		if len(fields) == 0 {
+			return nil, fmt.Errorf("cache: valid: an empty key (want status codes or \"any\")")
+		}
+		for _, f := range fields {
+			code := 0
+			if f != "any" {
+				n, err := strconv.Atoi(f)
+				if err != nil || n < 100 || n > 599 {
+					return nil, fmt.Errorf("cache: valid: %q is neither a status code nor \"any\"", f)
+				}
+				if !slices.Contains(heuristicStatuses, n) {
+					return nil, fmt.Errorf("cache: valid: %d is not heuristically cacheable (RFC 9111 §4.2.2, RFC 9110 §15.1): "+
+						"the upstream must send Cache-Control or Expires for it", n)
+				}
+				code = n
+			}
+			if p.Valid == nil {
+				p.Valid = map[int]time.Duration{}
+			}
+			if _, dup := p.Valid[code]; dup {
+				return nil, fmt.Errorf("cache: valid: %s is given twice", f)
+			}
+			p.Valid[code] = v
 		}
 	}
 	return p, nil
@@ -292,9 +334,10 @@ func (f Freshness) Staleness() time.Duration { return max(0, f.Age-f.Lifetime) }
 // Lifetime computes a response's freshness lifetime for a shared cache
 // (RFC 9111 §4.2.1: s-maxage, then max-age, then Expires - Date; an
 // invalid Expires means already expired), or a heuristic one (§4.2.2)
-// when none is given, the status is heuristically cacheable (or the
-// response is marked public) and it has a Last-Modified: a fraction of
-// Date - Last-Modified, capped.
+// when none is given and the status is heuristically cacheable (or the
+// response is marked public): the configured valid lifetime for the
+// status, else, with a Last-Modified, a fraction of Date - Last-Modified,
+// capped.
 func (p *Policy) Lifetime(status int, resp Header, respTime time.Time) (time.Duration, bool) {
 	cc := resp.CC()
 	if d, ok := cc.Seconds("s-maxage"); ok {
@@ -314,7 +357,16 @@ func (p *Policy) Lifetime(status int, resp Header, respTime time.Time) (time.Dur
 		}
 		return max(0, exp.Sub(date)), false
 	}
-	if !p.Heuristics || !(slices.Contains(heuristicStatuses, status) || cc.Has("public")) {
+	if !slices.Contains(heuristicStatuses, status) && !cc.Has("public") {
+		return 0, false
+	}
+	if d, ok := p.Valid[status]; ok {
+		return d, true // configured (nginx proxy_cache_valid)
+	}
+	if d, ok := p.Valid[0]; ok {
+		return d, true
+	}
+	if !p.Heuristics {
 		return 0, false
 	}
 	lm, err := http.ParseTime(resp.Get("last-modified"))

@@ -96,6 +96,12 @@ var lifetimeCases = []lifetimeCase{
 	{sec: "§4.2.2", name: "no heuristic when explicit expiry exists", status: 200, resp: Header{{"cache-control", "max-age=0"}, {"last-modified", date(-10 * time.Hour)}}, want: 0},
 	{sec: "§4.2.2", name: "heuristics off", status: 200, resp: Header{{"date", date(0)}, {"last-modified", date(-10 * time.Hour)}}, cfg: `{"heuristics":"off"}`, want: 0},
 	{sec: "§4.2.2", name: "no Last-Modified: no heuristic lifetime", status: 200, resp: Header{{"date", date(0)}}, want: 0},
+	{sec: "§4.2.2 (config)", name: "valid gives a lifetime to a 200 without one (nginx proxy_cache_valid)", status: 200, resp: Header{{"date", date(0)}}, cfg: `{"valid":{"200 404":"10m","any":"1m"}}`, want: 10 * time.Minute, heuristic: true},
+	{sec: "§4.2.2 (config)", name: "valid any for another heuristically cacheable status", status: 410, resp: Header{{"date", date(0)}}, cfg: `{"valid":{"200":"10m","any":"1m"}}`, want: time.Minute, heuristic: true},
+	{sec: "§4.2.2 (config)", name: "valid wins over the Last-Modified heuristic", status: 200, resp: Header{{"date", date(0)}, {"last-modified", date(-10 * time.Hour)}}, cfg: `{"valid":{"any":"5m"}}`, want: 5 * time.Minute, heuristic: true},
+	{sec: "§4.2.2 (config)", name: "valid any never covers a status not heuristically cacheable", status: 302, resp: Header{{"date", date(0)}}, cfg: `{"valid":{"any":"5m"}}`, want: 0},
+	{sec: "§4.2.1 (config)", name: "an explicit max-age wins over valid", status: 200, resp: Header{{"cache-control", "max-age=7"}}, cfg: `{"valid":{"any":"5m"}}`, want: 7 * time.Second},
+	{sec: "§4.2.2 (config)", name: "valid still applies with heuristics off", status: 200, resp: Header{{"date", date(0)}}, cfg: `{"heuristics":"off","valid":{"200":"2m"}}`, want: 2 * time.Minute, heuristic: true},
 }
 
 func TestPolicy_Lifetime(t *testing.T) {
@@ -270,7 +276,8 @@ func TestCacheStatus(t *testing.T) {
 }
 
 func TestParseConfig(t *testing.T) {
-	for _, bad := range []string{`{"heuristics":"maybe"}`, `{"methods":["POST"]}`, `{"lock_timeout":"x"}`, `{"heuristic_fraction":2}`, `{"nope":1}`} {
+	for _, bad := range []string{`{"heuristics":"maybe"}`, `{"methods":["POST"]}`, `{"lock_timeout":"x"}`, `{"heuristic_fraction":2}`, `{"nope":1}`,
+		`{"valid":{"302":"1m"}}`, `{"valid":{"200":"0s"}}`, `{"valid":{"ok":"1m"}}`, `{"valid":{"":"1m"}}`, `{"valid":{"200":"1m","any 200":"2m"}}`} {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("ParseConfig(%s) accepted", bad)
 		}

@@ -70,6 +70,12 @@ type Config struct {
 	// only pool (with several pools it must be written). Written empty
 	// ("plugins: []"): no plugins.
 	Plugins []Plugin `yaml:"plugins"`
+	// Cache is the response store of the built-in cache plugin (and of any
+	// plugin using the wedge_cache_* host calls): its size, and whether
+	// bodies live in memory or in files. The store is made once, with the
+	// first configuration that has plugins; a reload keeps it (and its
+	// entries), so changes to this section take effect at the next start.
+	Cache Cache `yaml:"cache"`
 	// PluginCache is the directory where compiled plugins are kept between
 	// runs (wazero's compilation cache), so a restart does not compile
 	// them again. Default: "wedge/wasm" under the user's cache directory;
@@ -86,6 +92,23 @@ type Config struct {
 	// src records what Parse saw: the line of each key and which keys the
 	// file set. nil for a Config built in Go.
 	src *source
+}
+
+// Cache sizes the response store behind the wedge_cache_* host calls
+// (nginx's proxy_cache_path, whose names it follows).
+type Cache struct {
+	// MaxSize bounds the bytes stored, bodies plus header fields; past it
+	// the least recently used entries are evicted (nginx
+	// proxy_cache_path max_size). Default 256m.
+	MaxSize Size `yaml:"max_size"`
+	// MaxEntrySize is the largest response body stored, in bytes; larger
+	// ones are served but not stored. At most max_size. Default 16m.
+	MaxEntrySize Size `yaml:"max_entry_size"`
+	// Path, when set, keeps stored bodies as files in this directory
+	// (created if missing, emptied at start: the index lives in memory),
+	// served with sendfile; only the fields stay in memory. Default ""
+	// (bodies in memory).
+	Path string `yaml:"path"`
 }
 
 // Listener is one client-facing address.

@@ -194,6 +194,8 @@ func (c *Config) ApplyDefaults() {
 	if c.PluginCache == "" {
 		c.PluginCache = defaultPluginCache()
 	}
+	c.sizeDefault(&c.Cache.MaxSize, "cache.max_size", 256*mib)
+	c.sizeDefault(&c.Cache.MaxEntrySize, "cache.max_entry_size", 16*mib)
 }
 
 // wrote reports whether the file this Config was parsed from set path.

@@ -547,6 +547,7 @@ func (c *Config) resolvePaths(dir string) {
 	if c.PluginCache != "off" {
 		c.PluginCache = rel(c.PluginCache)
 	}
+	c.Cache.Path = rel(c.Cache.Path)
 	c.TLS.CARoot = rel(c.TLS.CARoot)
 	c.TLS.DataDir = rel(c.TLS.DataDir)
 	for i := range c.TLS.Certificates {

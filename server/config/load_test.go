@@ -60,6 +60,17 @@ func TestParse_errors(t *testing.T) {
 			want: `wedge.yaml:2: limits.large_client_header_buffers: want "NUMBER SIZE", e.g. "4 8k", got "8k"`,
 		},
 		{
+			name: "cache sizes",
+			yaml: "cache:\n  max_size: 0\n  max_entry_size: 1g\n",
+			want: "wedge.yaml:2: cache.max_size: must be greater than 0, e.g. 256m, got 0\n" +
+				"wedge.yaml:3: cache.max_entry_size: must be greater than 0 and at most max_size (0), got 1073741824",
+		},
+		{
+			name: "cache path",
+			yaml: "cache:\n  path: /nonexistent-wedge/cache\n",
+			want: `wedge.yaml:2: cache.path: "/nonexistent-wedge/cache" cannot be made: "/nonexistent-wedge" does not exist`,
+		},
+		{
 			name: "unknown field with suggestion",
 			yaml: "limits:\n  client_body_timout: 60s\n",
 			want: "wedge.yaml:2: limits.client_body_timout: unknown field (did you mean client_body_timeout?)",
@@ -350,6 +361,7 @@ func TestParse_defaults(t *testing.T) {
 			Tries:            1,
 		}},
 		Plugins:     defaultChainWithDefaults("app"),
+		Cache:       Cache{MaxSize: 256 << 20, MaxEntrySize: 16 << 20},
 		ServerName:  "wedge",
 		File:        "wedge.yaml",
 		PluginCache: defaultPluginCache(),

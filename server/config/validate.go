@@ -33,6 +33,7 @@ func (c *Config) Validate() error {
 	c.validateUpstreams(v)
 	c.validatePlugins(v)
 	c.validateTLS(v)
+	c.validateCache(v)
 	for i, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err == nil {
 			continue
@@ -222,6 +223,28 @@ func (c *Config) validateLimits(v *problems) {
 	}
 	if msg := checkDir(l.TempPath); msg != "" {
 		v.add(p+"temp_path", "%s", msg)
+	}
+}
+
+// validateCache checks the cache store's sizes and that its path, when
+// set, is a directory or can be made one (its parent exists).
+func (c *Config) validateCache(v *problems) {
+	ca := &c.Cache
+	if ca.MaxSize <= 0 {
+		v.add("cache.max_size", "must be greater than 0, e.g. 256m, got %d", ca.MaxSize)
+	}
+	if ca.MaxEntrySize <= 0 || ca.MaxEntrySize > ca.MaxSize {
+		v.add("cache.max_entry_size", "must be greater than 0 and at most max_size (%d), got %d", ca.MaxSize, ca.MaxEntrySize)
+	}
+	if ca.Path == "" {
+		return
+	}
+	if fi, err := os.Stat(ca.Path); err == nil {
+		if !fi.IsDir() {
+			v.add("cache.path", "%q is not a directory", ca.Path)
+		}
+	} else if msg := checkDir(filepath.Dir(ca.Path)); msg != "" {
+		v.add("cache.path", "%q cannot be made: %s", ca.Path, msg)
 	}
 }
 
