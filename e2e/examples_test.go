@@ -300,6 +300,10 @@ type exampleBenchRow struct {
 	header []string
 	// path is the request's path; default "/bench".
 	path string
+	// routed puts the wat-baseline router after the plugin, for plugins
+	// that do not route themselves (it sends /api/... to the pool "api"):
+	// the row then costs the baseline plus the plugin.
+	routed bool
 }
 
 var exampleBenchRows = []exampleBenchRow{
@@ -311,6 +315,13 @@ var exampleBenchRows = []exampleBenchRow{
 		header: []string{"Authorization", "Bearer good"}},
 	{name: "as-abtest", build: func(tb testing.TB, dir string) string { return buildASExample(tb, "as-abtest", dir) },
 		config: `{"pool_a":"app","pool_b":"b","share":20}`, pools: []string{"b"}, header: []string{"Cookie", "wedge_ab=7"}},
+	{name: "rust-apikey", build: func(tb testing.TB, dir string) string {
+		return langbuild.Rust(tb, filepath.Join(langbuild.RepoRoot(), "examples", "rust-apikey"), dir)
+	}, config: `{"keys":{"alice":"k-alice-7f3a"}}`, header: []string{"X-Api-Key", "k-alice-7f3a"},
+		routed: true, pools: []string{"api"}, path: "/api/bench"},
+	{name: "c-ratelimit", build: func(tb testing.TB, dir string) string {
+		return langbuild.C(tb, filepath.Join(dir, "ratelimit.wasm"), filepath.Join(langbuild.RepoRoot(), "examples", "c-ratelimit", "ratelimit.c"))
+	}, config: `{"rate":1000000,"burst":1000000}`, routed: true, pools: []string{"api"}, path: "/api/bench"},
 }
 
 // BenchmarkExamples reports, for each example plugin side by side, its
@@ -353,7 +364,9 @@ func benchStart(b *testing.B, row exampleBenchRow, wasmPath string) (size int, c
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	h, err := pluginhost.New(ctx, pluginhost.Config{Logger: slog.New(slog.DiscardHandler)})
+	// An empty compilation cache of its own: the first start compiles and
+	// fills it, the second finds the code there, as a restart does.
+	h, err := pluginhost.New(ctx, pluginhost.Config{Logger: slog.New(slog.DiscardHandler), CompilationCacheDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -403,8 +416,12 @@ func benchRequests(b *testing.B, row exampleBenchRow, wasm string) {
 	for name, addr := range pools {
 		cfg.Upstreams[name] = &config.Upstream{Servers: []config.UpstreamServer{{Address: addr}}}
 	}
-	// Alone in the chain: the plugin routes every request itself.
+	// Alone in the chain, the plugin routes every request itself;
+	// otherwise the baseline router follows it.
 	cfg.Plugins = []config.Plugin{{Name: row.name, Path: wasm, Config: config.JSONValue(row.config), PoolSize: 1}}
+	if row.routed {
+		cfg.Plugins = append(cfg.Plugins, config.Plugin{Name: "wat-router", Path: exampleBenchRows[0].build(b, ""), PoolSize: 1})
+	}
 	cfg.PluginCache = "off"
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
