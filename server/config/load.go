@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -206,6 +207,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	}
 	d.src.set[path] = true
 	if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
+		if _, free := nd.(*JSONValue); free && n.Kind != yaml.ScalarNode {
+			// a plugin's config: any YAML, whose scalars may refer to
+			// the environment too
+			var ok bool
+			if n, ok = d.expandTree(n, path); !ok {
+				return
+			}
+		}
 		if err := nd.decodeNode(n); err != nil {
 			d.addLine(n.Line, path, err.Error())
 		}
@@ -425,6 +434,53 @@ func (d *decoder) expand(n *yaml.Node, path string) (*yaml.Node, bool) {
 		cp.Tag = "" // resolved again from the value by ShortTag
 	}
 	return &cp, true
+}
+
+// expandTree returns n with the environment references of every scalar
+// value below it expanded (expand), a copy where anything changed; mapping
+// keys are left as written. Aliases are followed.
+func (d *decoder) expandTree(n *yaml.Node, path string) (*yaml.Node, bool) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return d.expand(n, path)
+	case yaml.AliasNode:
+		if n.Alias == nil || d.active[n.Alias] {
+			return n, true // a loop: decodeNode reports it
+		}
+		d.active[n.Alias] = true
+		defer delete(d.active, n.Alias)
+		return d.expandTree(n.Alias, path)
+	case yaml.MappingNode, yaml.SequenceNode, yaml.DocumentNode:
+	default:
+		return n, true
+	}
+	var content []*yaml.Node
+	ok := true
+	for i, c := range n.Content {
+		p := path
+		switch {
+		case n.Kind == yaml.SequenceNode:
+			p = index(path, i)
+		case n.Kind == yaml.MappingNode && i%2 == 1:
+			p = path + "." + n.Content[i-1].Value
+		case n.Kind == yaml.MappingNode:
+			continue // a key
+		}
+		e, eok := d.expandTree(c, p)
+		ok = ok && eok
+		if e != c && content == nil {
+			content = slices.Clone(n.Content)
+		}
+		if content != nil {
+			content[i] = e
+		}
+	}
+	if content == nil {
+		return n, ok
+	}
+	cp := *n
+	cp.Content = content
+	return &cp, ok
 }
 
 // expandEnv replaces ${NAME} and ${NAME:-default} in s with the values of

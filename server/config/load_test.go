@@ -475,6 +475,19 @@ func TestParse_good(t *testing.T) {
 			},
 		},
 		{
+			name: "environment in a plugin's config",
+			env:  map[string]string{"WEDGE_TEST_LEVEL": "4", "WEDGE_TEST_TYPE": "text/html"},
+			yaml: minimal + "plugins:\n  - name: c\n    builtin: compress\n    config:\n" +
+				"      levels:\n        gzip: ${WEDGE_TEST_LEVEL}\n        br: \"${WEDGE_TEST_LEVEL}\"\n" +
+				"      types: [\"${WEDGE_TEST_TYPE}\", \"${WEDGE_TEST_NONE:-text/css}\"]\n      x: &a\n        y: ${WEDGE_TEST_LEVEL}\n      z: *a\n",
+			check: func(t *testing.T, c *Config) {
+				want := `{"levels":{"br":"4","gzip":4},"types":["text/html","text/css"],"x":{"y":4},"z":{"y":4}}`
+				if got := string(c.Plugins[0].Config); got != want {
+					t.Errorf("config %s, want %s", got, want)
+				}
+			},
+		},
+		{
 			name: "merge keys and several pools",
 			yaml: "upstreams:\n  app: &pool\n    balance: least_conn\n    max_queue: 10\n    servers: [{address: 127.0.0.1:8000}]\n" +
 				"  api:\n    <<: *pool\n    servers: [{address: \"unix:/run/api.sock\", weight: 3}]\n" +
