@@ -42,6 +42,19 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// usage is what `wedge help` and `wedge --help` print before the flags.
+const usage = `usage:
+  wedge [--listen ADDR]... [--to ADDR]... [--admin ADDR]   quick mode
+  wedge --domain NAME... [--email ADDR] [--to ADDR]...      quick mode with automatic HTTPS
+  wedge --config wedge.yaml                                 serve a configuration file (examples/wedge.yaml)
+  wedge check --config wedge.yaml                           check a configuration and its plugins, like nginx -t
+  wedge demo                                                a sample app behind Wedge, with a URL to open
+  wedge plugin test FILE.yaml [--plugin X.wasm]             run a plugin against described requests (sdk/README.md)
+  wedge help                                                this text
+
+flags:
+`
+
 // multiFlag is a repeatable string flag.
 type multiFlag []string
 
@@ -69,6 +82,14 @@ func parseFlags(name string, args []string, stderr io.Writer) (*options, error) 
 	fs.Var(&o.domain, "domain", "serve HTTPS for `name` with an ACME certificate (repeatable; --listen then defaults to :443, and :80 redirects)")
 	fs.StringVar(&o.email, "email", "", "ACME account contact `address` (with --domain)")
 	fs.StringVar(&o.ca, "ca", "", "ACME directory `URL` (with --domain; default Let's Encrypt)")
+	fs.Usage = func() {
+		if name == "wedge" {
+			fmt.Fprint(fs.Output(), usage)
+		} else {
+			fmt.Fprintf(fs.Output(), "usage: %s --config wedge.yaml | [quick-mode flags]\n", name)
+		}
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -79,6 +100,15 @@ func parseFlags(name string, args []string, stderr io.Writer) (*options, error) 
 		return nil, errors.New("--config cannot be combined with --listen, --to, --admin, --domain, --email or --ca")
 	}
 	return o, nil
+}
+
+// flagExit is the exit status for a flag error: 0 for -h/--help, which
+// printed the usage, 2 for a bad flag.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 // quick reports whether any quick-mode flag was given.
@@ -112,7 +142,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "check":
 		o, err := parseFlags("wedge check", args, stderr)
 		if err != nil {
-			return 2
+			return flagExit(err)
 		}
 		cfg, err := o.load()
 		if err != nil {
@@ -128,6 +158,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		srv.Shutdown(context.Background())
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
 		fmt.Fprintln(stdout, "configuration ok")
 		return 0
 	case "demo":
@@ -142,7 +175,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// wedge plugin test FILE.yaml: a plugin against described requests.
 		return plugintest.Command(args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: wedge [--config FILE | --listen ADDR --to ADDR] | wedge check --config FILE | wedge demo | wedge plugin test FILE.yaml")
+		parseFlags("wedge", []string{"-h"}, stdout)
 		return 0
 	}
 	fmt.Fprintf(stderr, "wedge: unknown command %q (try: check, demo, plugin, help)\n", cmd)
@@ -152,7 +185,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func serve(args []string, stderr io.Writer) int {
 	o, err := parseFlags("wedge", args, stderr)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	cfg, err := o.load()
 	if err != nil {

@@ -159,7 +159,7 @@ func TestCheck(t *testing.T) {
 			name:     "working plugin",
 			yaml:     "listen:\n  - address: 127.0.0.1:18080\nplugin_cache: \"off\"\nplugins:\n  - name: hello\n    path: " + filepath.Join(mustAbs(t, "examples"), "plugins", "add_header.wasm") + "\n",
 			wantCode: 0,
-			wantOut:  []string{"configuration ok"},
+			wantOut:  []string{"configuration ok", "warning: ", "working plugin.yaml:4: plugins: no built-in router in the chain"},
 		},
 	}
 	writeFile(t, filepath.Join(dir, "junk.wasm"), "not wasm")

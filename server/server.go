@@ -109,7 +109,15 @@ func New(cfg *config.Config, opt Options) (*Server, error) {
 		HSTS:             cfg.TLS.HSTS,
 	})
 	s.reg.MustRegister(&poolCollector{s: s}, certCollector{s})
+	s.warn(cfg)
 	return s, nil
+}
+
+// warn logs the configuration's warnings (config.Config.Warnings).
+func (s *Server) warn(cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		s.log.Warn(w)
+	}
 }
 
 func (s *Server) newHandler(cfg *config.Config) (*proxy.Handler, error) {
@@ -439,6 +447,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.certs.Swap(newCerts).Close()
 		s.log.Info("tls section changed: certificates follow the new configuration (listeners, redirect_http, hsts and handshake_timeout at the next restart)")
 	}
+	s.warn(cfg)
 	old := s.srv.SetHandler(h, cfg.Limits)
 	s.handler, s.cfg = h, cfg
 	go func() {

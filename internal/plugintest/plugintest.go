@@ -128,7 +128,9 @@ func Load(path string) (*File, error) {
 }
 
 // Parse decodes a test file, refusing unknown keys (yaml.v3 reports
-// "line N: field x not found in type ...") and cases without a request.
+// "line N: field x not found in type ..."), a file without cases, pools
+// a case names that the file does not declare, and bad durations. A case
+// without a request sends GET /.
 func Parse(data []byte) (*File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

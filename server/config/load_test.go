@@ -699,3 +699,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestConfig_Warnings(t *testing.T) {
+	abs, err := filepath.Abs(filepath.Join("..", "..", "examples", "plugins", "add_header.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, yaml string
+		want       string // "" for none; else a part of the one warning
+	}{
+		{"default chain", minimal, ""},
+		{"router first", minimal + "plugins:\n  - {name: r, builtin: router, config: {routes: [{upstream: app}]}}\n", ""},
+		{"plugins of the author only", minimal + "plugins:\n  - {name: p, path: " + abs + "}\n", "wedge.yaml:5: plugins: no built-in router in the chain"},
+		{"no plugins", minimal + "plugins: []\n", "wedge.yaml:5: plugins: no plugins: nothing routes requests, so every request gets 502"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("wedge.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := c.Warnings()
+			if tt.want == "" && len(w) != 0 || tt.want != "" && (len(w) != 1 || !strings.HasPrefix(w[0], tt.want)) {
+				t.Errorf("Warnings() = %q, want %q", w, tt.want)
+			}
+		})
+	}
+}

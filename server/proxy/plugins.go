@@ -137,6 +137,10 @@ func (st *exchangeState) sendLocal(lr *pluginhost.LocalResponse, runResponsePhas
 	if !resp.Header.Has("Date") {
 		resp.Header.Add("Date", httpDate())
 	}
+	if len(lr.Body) > 0 && !resp.Header.Has("Content-Type") {
+		// As Envoy's local replies: a body the plugin did not type is text.
+		resp.Header.Add("Content-Type", "text/plain")
+	}
 	// A body the cache plugin armed (wedge_cache_serve) goes out from the
 	// store, without passing through any guest.
 	cached, fromCache := st.takeServe()
