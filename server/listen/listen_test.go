@@ -1022,7 +1022,13 @@ func TestConn_SendTimeout(t *testing.T) {
 	c := w.dial(t)
 	c.c.(*net.TCPConn).SetReadBuffer(16 << 10)
 	c.send(get("/big"))
-	time.Sleep(2 * time.Second) // read nothing: Wedge's writes stall
+	// Once the response has started (the whole 64 MiB is buffered first,
+	// which takes a while under -race), read nothing: Wedge's writes stall.
+	c.c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if _, err := c.br.Peek(1); err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	time.Sleep(2 * time.Second)
 	n, err := io.Copy(io.Discard, c.br)
 	if n >= size {
 		t.Fatalf("the whole response arrived (%d bytes, %v): the stalled client was never cut off", n, err)
