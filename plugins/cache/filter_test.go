@@ -27,6 +27,7 @@ type fakeStore struct {
 	serving   *fakeEntry
 	storeKey  string
 	refreshes int
+	passes    []string // keys given to wedge_cache_pass
 }
 
 type fakeEntry struct {
@@ -109,6 +110,15 @@ func (f *fakeStore) register(host proxytest.HostEmulator) {
 	host.RegisterForeignFunction("wedge_cache_fill", func([]byte) []byte { return []byte(`{"fill":"lead"}`) })
 	host.RegisterForeignFunction("wedge_cache_fallback", func([]byte) []byte { return []byte(`{"ok":true}`) })
 	host.RegisterForeignFunction("wedge_cache_refresh", func([]byte) []byte { f.refreshes++; return []byte(`{"started":true}`) })
+	host.RegisterForeignFunction("wedge_cache_pass", func(args []byte) []byte {
+		var a struct {
+			Key   string `json:"key"`
+			ForMS int64  `json:"for_ms"`
+		}
+		json.Unmarshal(args, &a)
+		f.passes = append(f.passes, a.Key)
+		return []byte(`{}`)
+	})
 }
 
 // put stores what the emulated response phases produced, as the host does

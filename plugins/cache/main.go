@@ -285,19 +285,43 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	params := []string{"fwd=" + c.fwd, "fwd-status=" + strconv.Itoa(status)}
 	if c.store {
 		if ok, why := c.policy.Storable(c.method, c.req, status, resp); ok {
-			if err := call("wedge_cache_store", map[string]string{"key": c.key}, nil); err != nil {
+			if err := call("wedge_cache_store", c.storeArgs(status, resp), nil); err != nil {
 				proxywasm.LogWarnf("wedge_cache_store: %v", err)
 			} else {
 				params = append(params, "stored")
 			}
 		} else {
 			params = append(params, "detail="+sfToken(why))
+			if Passable(why) && c.policy.HitForPass > 0 {
+				args := map[string]any{"key": c.key, "for_ms": c.policy.HitForPass.Milliseconds(), "status": CacheStatus("fwd=bypass", "detail=hit-for-pass")}
+				if err := call("wedge_cache_pass", args, nil); err != nil {
+					proxywasm.LogWarnf("wedge_cache_pass: %v", err)
+				}
+			}
 		}
 	}
 	if err := proxywasm.ReplaceHttpResponseHeader("cache-status", AppendCacheStatus(resp.Values("cache-status"), CacheStatus(params...))); err != nil {
 		proxywasm.LogWarnf("setting cache-status: %v", err)
 	}
 	return types.ActionContinue
+}
+
+// storeArgs are wedge_cache_store's arguments. When every plain request
+// (no Cache-Control, Pragma, Authorization, conditionals or Range) would
+// be served the stored response while it is fresh (Decide's UseFresh:
+// a freshness lifetime, no response no-cache), they carry that lifetime
+// (fresh_ms), so Wedge answers such hits itself without running this
+// filter, with the Age and Cache-Status ("wedge; hit; ttl=N") it would
+// send.
+func (c *httpContext) storeArgs(status int, resp Header) map[string]any {
+	args := map[string]any{"key": c.key}
+	life, _ := c.policy.Lifetime(status, resp, time.Now())
+	if life > 0 && !resp.CC().Has("no-cache") {
+		args["fresh_ms"] = life.Milliseconds()
+		args["head"] = contains(c.policy.Methods, "HEAD")
+		args["hit_status"] = CacheStatus("hit")
+	}
+	return args
 }
 
 // sfToken turns a reason into an RFC 8941 token usable as detail=.

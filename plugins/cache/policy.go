@@ -44,6 +44,16 @@ type Config struct {
 	// Methods served from the cache: GET (stored) and HEAD (answered from
 	// a stored GET). Default ["GET", "HEAD"]; only these two are allowed.
 	Methods []string `json:"methods"`
+	// HitForPass is how long plain GET and HEAD requests for a key whose
+	// response could not be stored for a reason of the response's own
+	// (no-store, private, Set-Cookie, never fresh, ...) skip this filter
+	// entirely, as Varnish's hit-for-pass does: they go to the upstream
+	// without a lookup, a fill or a decision, and get Cache-Status
+	// "wedge; fwd=bypass; detail=hit-for-pass". Storing, invalidating or
+	// purging the key ends it, so does a request with Cache-Control,
+	// Pragma, Authorization, a conditional or Range (the filter decides
+	// those). Default "2m"; "0s" turns it off.
+	HitForPass string `json:"hit_for_pass"`
 	// Valid gives a freshness lifetime to responses that carry none
 	// (no s-maxage, max-age or Expires), by status, like nginx's
 	// proxy_cache_valid: keys are status codes separated by spaces, or
@@ -67,6 +77,7 @@ type Policy struct {
 	LockTimeout       time.Duration
 	Methods           []string
 	Valid             map[int]time.Duration // status -> lifetime; 0 stands for "any"
+	HitForPass        time.Duration
 }
 
 // ParseConfig checks a configuration and returns its policy. Empty data
@@ -80,7 +91,8 @@ func ParseConfig(data []byte) (*Policy, error) {
 			return nil, fmt.Errorf("cache: reading configuration: %w", err)
 		}
 	}
-	p := &Policy{Heuristics: true, HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, Lock: true, LockTimeout: 5 * time.Second, Methods: []string{"GET", "HEAD"}}
+	p := &Policy{Heuristics: true, HeuristicFraction: 0.1, HeuristicMax: 24 * time.Hour, Lock: true, LockTimeout: 5 * time.Second,
+		Methods: []string{"GET", "HEAD"}, HitForPass: 2 * time.Minute}
 	switch c.Heuristics {
 	case "", "on":
 	case "off":
@@ -97,7 +109,8 @@ func ParseConfig(data []byte) (*Policy, error) {
 		name string
 		s    string
 		dst  *time.Duration
-	}{{"heuristic_max", c.HeuristicMax, &p.HeuristicMax}, {"stale_if_error", c.StaleIfError, &p.StaleIfError}, {"lock_timeout", c.LockTimeout, &p.LockTimeout}} {
+	}{{"heuristic_max", c.HeuristicMax, &p.HeuristicMax}, {"stale_if_error", c.StaleIfError, &p.StaleIfError}, {"lock_timeout", c.LockTimeout, &p.LockTimeout},
+		{"hit_for_pass", c.HitForPass, &p.HitForPass}} {
 		if d.s == "" {
 			continue
 		}
@@ -315,7 +328,28 @@ func (p *Policy) Storable(method string, req Header, status int, resp Header) (o
 	if !cc.Has("public") && !resp.Has("expires") && !cc.Has("max-age") && !cc.Has("s-maxage") && !slices.Contains(heuristicStatuses, status) {
 		return false, "no explicit freshness"
 	}
+	// A response that would never be fresh, could not be revalidated and
+	// may not be served stale would only cost every later request a
+	// lookup: not stored (storing is a MAY, §3).
+	if life, _ := p.Lifetime(status, resp, time.Now()); life <= 0 && !resp.Has("etag") && !resp.Has("last-modified") &&
+		!cc.Has("stale-while-revalidate") && !cc.Has("stale-if-error") && p.StaleIfError <= 0 {
+		return false, "never fresh"
+	}
 	return true, ""
+}
+
+// Passable reports whether a response's reason for not being stored
+// (Storable's why) comes from the response alone, so that later requests
+// for the same key without request directives would not be stored either:
+// then Wedge may pass them without the filter for HitForPass (Varnish's
+// hit-for-pass). Reasons tied to the request (method, request no-store,
+// authorization) are not.
+func Passable(why string) bool {
+	switch why {
+	case "status", "no-store", "private", "set-cookie", "vary *", "x-accel-redirect", "no explicit freshness", "never fresh":
+		return true
+	}
+	return false
 }
 
 // Freshness is what the cache knows about a stored response's age.

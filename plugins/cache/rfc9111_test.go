@@ -39,7 +39,11 @@ var storeCases = []storeCase{
 	{sec: "§3", name: "302 without explicit freshness is not stored", method: "GET", status: 302, resp: Header{{"location", "/x"}}, want: false, why: "no explicit freshness"},
 	{sec: "§3", name: "302 with max-age is stored", method: "GET", status: 302, resp: Header{{"location", "/x"}, {"cache-control", "max-age=60"}}, want: true},
 	{sec: "§3", name: "302 with Expires is stored", method: "GET", status: 302, resp: Header{{"expires", date(time.Hour)}, {"date", date(0)}}, want: true},
-	{sec: "§3", name: "404 is heuristically cacheable", method: "GET", status: 404, want: true},
+	{sec: "§3", name: "404 is heuristically cacheable", method: "GET", status: 404, resp: Header{{"last-modified", date(-time.Hour)}}, want: true},
+	{sec: "§3 (MAY)", name: "never fresh, no validator, no stale-*: not stored", method: "GET", status: 404, want: false, why: "never fresh"},
+	{sec: "§3 (MAY)", name: "never fresh but revalidatable (ETag): stored", method: "GET", status: 200, resp: Header{{"cache-control", "max-age=0"}, {"etag", `"a"`}}, want: true},
+	{sec: "§3, RFC 5861 §4", name: "never fresh but stale-if-error: stored", method: "GET", status: 200, resp: Header{{"cache-control", "max-age=0, stale-if-error=60"}}, want: true},
+	{sec: "§4.2.2 (config)", name: "a lifetime from valid makes it storable", method: "GET", status: 404, cfg: `{"valid":{"404":"1m"}}`, want: true},
 	{sec: "§5.2.2.5", name: "response no-store", method: "GET", status: 200, resp: Header{{"cache-control", "no-store, max-age=60"}}, want: false, why: "no-store"},
 	{sec: "§5.2.1.5", name: "request no-store", method: "GET", req: Header{{"cache-control", "no-store"}}, status: 200, resp: Header{{"cache-control", "max-age=60"}}, want: false, why: "request no-store"},
 	{sec: "§5.2.2.7", name: "private: a shared cache does not store", method: "GET", status: 200, resp: Header{{"cache-control", "private, max-age=60"}}, want: false, why: "private"},
@@ -53,7 +57,7 @@ var storeCases = []storeCase{
 	{sec: "§7.3 (config)", name: "Set-Cookie stored with store_set_cookie", method: "GET", status: 200, resp: Header{{"cache-control", "max-age=60"}, {"set-cookie", "s=1"}}, cfg: `{"store_set_cookie":true}`, want: true},
 	{sec: "§4.1", name: "Vary: * is never stored (never matches)", method: "GET", status: 200, resp: Header{{"cache-control", "max-age=60"}, {"vary", "accept-encoding, *"}}, want: false, why: "vary *"},
 	{sec: "nginx", name: "X-Accel-Redirect is not stored", method: "GET", status: 200, resp: Header{{"cache-control", "max-age=60"}, {"x-accel-redirect", "/p/x"}}, want: false, why: "x-accel-redirect"},
-	{sec: "§5.2.2.9", name: "public makes a 302 storable", method: "GET", status: 302, resp: Header{{"cache-control", "public"}, {"location", "/"}}, want: true},
+	{sec: "§5.2.2.9", name: "public makes a 302 storable", method: "GET", status: 302, resp: Header{{"cache-control", "public"}, {"location", "/"}, {"last-modified", date(-time.Hour)}}, want: true},
 }
 
 func TestPolicy_Storable(t *testing.T) {

@@ -292,6 +292,22 @@ type Router struct {
 	public   []*Route
 }
 
+// NeedsFields reports whether a route matches on request header fields
+// (headers:), or X-Accel-Redirect targets are routed (internal routes,
+// which keep the request): otherwise the pseudo-fields (:method,
+// :authority, :path, :scheme) are all the router reads.
+func (r *Router) NeedsFields() bool {
+	if len(r.internal) > 0 {
+		return true
+	}
+	for _, rt := range r.Routes {
+		if len(rt.headers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Compile parses and checks the JSON configuration. An error names the
 // route and field: "routes[3]: path.regexp: error parsing regexp: ...".
 func Compile(data []byte) (*Router, error) {

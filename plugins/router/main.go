@@ -106,12 +106,22 @@ type httpContext struct {
 }
 
 func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	hs, err := proxywasm.GetHttpRequestHeaders()
-	if err != nil {
-		proxywasm.LogErrorf("reading request headers: %v", err)
-		return types.ActionContinue
+	var req Request
+	if c.r.NeedsFields() {
+		hs, err := proxywasm.GetHttpRequestHeaders()
+		if err != nil {
+			proxywasm.LogErrorf("reading request headers: %v", err)
+			return types.ActionContinue
+		}
+		req = RequestFrom(hs)
+	} else {
+		// No route looks at fields: the pseudo-fields alone, a host call
+		// each, cost less than the whole map.
+		req.Path, _ = proxywasm.GetHttpRequestHeader(":path")
+		req.Authority, _ = proxywasm.GetHttpRequestHeader(":authority")
+		req.Method, _ = proxywasm.GetHttpRequestHeader(":method")
+		req.Scheme, _ = proxywasm.GetHttpRequestHeader(":scheme")
 	}
-	req := RequestFrom(hs)
 	if c.r.HasInternal() {
 		c.req = req
 	}

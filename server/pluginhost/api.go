@@ -185,6 +185,26 @@ type StreamInfo struct {
 	// Attachment is the embedder's per-request state, handed untouched to
 	// foreign functions through ForeignCall.Stream.Info(). Nil is fine.
 	Attachment any
+	// RequestHook, when set, may answer the request in a plugin's place
+	// before that plugin's proxy_on_request_headers runs. Nil is fine.
+	RequestHook RequestHook
+}
+
+// RequestHook lets the embedder answer a request in a plugin's place, or
+// leave the plugin out of it: the cache store serves a fresh entry its
+// plugin marked as servable without asking it (wedge_cache_store's
+// fresh_ms), and passes requests for a key the plugin found uncacheable
+// (wedge_cache_pass).
+type RequestHook interface {
+	// BeforeRequestHeaders is called, on the stream's goroutine and
+	// outside any callback, before plugin's proxy_on_request_headers
+	// (only for plugins that export it). A non-nil answer ends the phase
+	// as if the plugin had called proxy_send_local_response with it in
+	// that callback: the callback does not run, no context of the stream
+	// is made in the plugin, and the response phases run for the plugins
+	// before it. skip (with a nil answer) leaves the plugin out of the
+	// whole stream: none of its callbacks runs for it.
+	BeforeRequestHeaders(plugin string) (answer *LocalResponse, skip bool)
 }
 
 // Outcome is the result of one phase of a chain.

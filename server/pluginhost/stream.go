@@ -66,7 +66,7 @@ type streamPlugin struct {
 	idx    int
 	vm     *vm
 	id     uint32 // context id in vm, 0 before creation
-	failed bool   // skipped for the rest of the stream
+	failed bool   // skipped for the rest of the stream (failed with fail_open, or left out by the RequestHook)
 	// guarded by vm.mu:
 	paused  bool
 	resumed bool
@@ -287,6 +287,19 @@ func (s *Stream) step(ctx context.Context, i int, cb abi.Callback) (stop bool, o
 	p := s.c.plugins[i]
 	if sp.failed || !p.has[cb] {
 		return false, Outcome{}
+	}
+	if cb == abi.CbRequestHeaders && sp.id == 0 && s.info.RequestHook != nil {
+		lr, skip := s.info.RequestHook.BeforeRequestHeaders(p.name)
+		switch {
+		case lr != nil:
+			s.local = lr
+			s.localN++
+			s.localFrom = i
+			return true, Outcome{Local: lr}
+		case skip:
+			sp.failed = true // left out: no context, no callback
+			return false, Outcome{}
+		}
 	}
 	v, err := s.lock(sp, p)
 	if err != nil {

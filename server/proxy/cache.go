@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wedgeproxy/wedge/server/internal/cachestore"
@@ -34,7 +36,27 @@ type Cache struct {
 	refreshing map[uint64]bool       // entries being revalidated in the background
 
 	hits, misses, collapsed, refreshes atomic.Int64
+
+	// fastPlugins holds the names of the plugins that stored an entry
+	// Wedge may serve itself (cachestore.Fast), copied on write: the
+	// request hook looks a request up only at their place in the chain.
+	fastPlugins atomic.Pointer[map[string]bool]
+
+	passMu sync.Mutex
+	passes *simplelru.LRU[string, cachePass] // primary key -> hit-for-pass (wedge_cache_pass)
 }
+
+// cachePass is a key the plugin found uncacheable: until then, plain
+// requests for it leave the plugin out (Varnish's hit-for-pass).
+type cachePass struct {
+	plugin string
+	until  time.Time
+	status string // the plugin's Cache-Status member for such a request
+}
+
+// maxPasses bounds the hit-for-pass keys remembered (least recently used
+// forgotten first: a forgotten key only costs the plugin's decision again).
+const maxPasses = 64 << 10
 
 // cacheFill is one request fetching a key from the upstream while others
 // wait for it (nginx's proxy_cache_lock).
@@ -59,15 +81,17 @@ type cacheState struct {
 	// serve: the next local response of the cache plugin gets this
 	// entry's body (wedge_cache_serve, wedge_cache_freshen, a collapsed
 	// hit); file is the entry's open body file, closed at release.
-	serve    bool
-	sec      message.Section
-	file     *os.File
-	size     int64
-	storeKey string            // wedge_cache_store: store the response under this key
-	fillKey  string            // this request leads the fill of this key
-	filled   *cachestore.Entry // the entry a 304 freshened, for the fill's waiters
-	waiter   *cacheWaiter
-	fallback *cacheFallback
+	serve      bool
+	sec        message.Section
+	file       *os.File
+	size       int64
+	storeKey   string            // wedge_cache_store: store the response under this key
+	fast       *cachestore.Fast  // ... and let Wedge serve it while fresh
+	passStatus string            // a passed request's Cache-Status member (hit-for-pass)
+	fillKey    string            // this request leads the fill of this key
+	filled     *cachestore.Entry // the entry a 304 freshened, for the fill's waiters
+	waiter     *cacheWaiter
+	fallback   *cacheFallback
 }
 
 // cacheFallback is a stored response to serve if the upstream cannot be
@@ -89,7 +113,11 @@ func NewCache(opt cachestore.Options, reg prometheus.Registerer) (*Cache, error)
 	if err != nil {
 		return nil, fmt.Errorf("opening cache: %w", err)
 	}
-	c := &Cache{store: st, fills: make(map[string]*cacheFill), refreshing: make(map[uint64]bool)}
+	passes, err := simplelru.NewLRU[string, cachePass](maxPasses, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{store: st, fills: make(map[string]*cacheFill), refreshing: make(map[uint64]bool), passes: passes}
 	if reg != nil {
 		if err := reg.Register(cacheCollector{c}); err != nil {
 			return nil, fmt.Errorf("registering cache metrics: %w", err)
@@ -308,9 +336,13 @@ func (cs *cacheState) setServe(e *cachestore.Entry) error {
 // response's Vary, with the times the request was sent upstream and its
 // response arrived (RFC 9111 §4.2.3). A response with Vary: * is not
 // stored.
+//
+// With fastArgs' fresh_ms, Wedge serves the entry itself, in the plugin's
+// place, while it is fresh (Handler's request hook, fastHit).
 func cacheStoreFn(call *pluginhost.ForeignCall, args []byte) ([]byte, error) {
 	var a struct {
 		Key string `json:"key"`
+		fastArgs
 	}
 	st, _, err := cacheCall(call, args, &a)
 	if err != nil {
@@ -319,8 +351,199 @@ func cacheStoreFn(call *pluginhost.ForeignCall, args []byte) ([]byte, error) {
 	if a.Key == "" {
 		return nil, errors.New("empty key")
 	}
-	st.cache.storeKey = a.Key
+	st.cache.storeKey, st.cache.fast = a.Key, a.fast(call.Plugin)
 	return []byte(`{}`), nil
+}
+
+// fastArgs are the optional arguments of wedge_cache_store and
+// wedge_cache_freshen that let Wedge answer hits of the entry itself:
+//
+//	"fresh_ms":   the entry's freshness lifetime (RFC 9111 §4.2.1), ms;
+//	              absent or 0: the plugin decides every use
+//	"head":       HEAD requests may be answered too
+//	"hit_status": the plugin's Cache-Status member for a hit ("wedge; hit")
+type fastArgs struct {
+	FreshMS   int64  `json:"fresh_ms"`
+	Head      bool   `json:"head"`
+	HitStatus string `json:"hit_status"`
+}
+
+func (a fastArgs) fast(plugin string) *cachestore.Fast {
+	if a.FreshMS <= 0 {
+		return nil
+	}
+	return &cachestore.Fast{Plugin: plugin, Lifetime: time.Duration(a.FreshMS) * time.Millisecond, Head: a.Head, HitStatus: a.HitStatus}
+}
+
+// setFast marks entry id as servable by Wedge (f non-nil) and remembers
+// f's plugin for the request hook.
+func (c *Cache) setFast(id uint64, f *cachestore.Fast) {
+	if f == nil || !c.store.SetFast(id, f) {
+		return
+	}
+	c.markFastPlugin(f.Plugin)
+}
+
+// markFastPlugin remembers that plugin stored entries Wedge may serve.
+func (c *Cache) markFastPlugin(plugin string) {
+	for {
+		old := c.fastPlugins.Load()
+		if old != nil && (*old)[plugin] {
+			return
+		}
+		m := map[string]bool{plugin: true}
+		if old != nil {
+			for k := range *old {
+				m[k] = true
+			}
+		}
+		if c.fastPlugins.CompareAndSwap(old, &m) {
+			return
+		}
+	}
+}
+
+// fastHit answers a request from the store in plugin's place when an entry
+// that plugin marked (wedge_cache_store's fresh_ms) matches it and is
+// still fresh, and the request is a plain GET (or HEAD): no field that
+// could change the plugin's decision (Cache-Control, Pragma,
+// Authorization, conditionals, Range; RFC 9111 §5.2.1, §3.5, §4.3.2). The
+// key is the effective URI as the plugin computes it (RFC 9111 §2):
+// scheme://host/target with scheme and host in lower case. It arms the
+// body as wedge_cache_serve does.
+//
+// A key the plugin found uncacheable (wedge_cache_pass) is passed instead:
+// skip, and the plugin's Cache-Status member is added to the response.
+func (st *exchangeState) fastHit(plugin string) (answer *pluginhost.LocalResponse, skip bool) {
+	c := st.h.cache
+	if c == nil {
+		return nil, false
+	}
+	if m := c.fastPlugins.Load(); m == nil || !(*m)[plugin] {
+		return nil, false
+	}
+	req := &st.ex.Req
+	if req.Method != "GET" && req.Method != "HEAD" {
+		return nil, false
+	}
+	for _, f := range req.Header {
+		switch len(f.Name) {
+		case 5, 6, 8, 13, 17, 19:
+			switch strings.ToLower(f.Name) {
+			case "range", "pragma", "if-match", "if-range", "cache-control", "authorization", "if-none-match", "if-modified-since", "if-unmodified-since":
+				return nil, false
+			}
+		}
+	}
+	key := effectiveURI(req)
+	now := time.Now()
+	c.passMu.Lock()
+	p, ok := c.passes.Get(key)
+	c.passMu.Unlock()
+	if ok && p.plugin == plugin && now.Before(p.until) {
+		st.cache.passStatus = p.status
+		return nil, true
+	}
+	es := c.store.Lookup(key, req.Header)
+	if len(es) == 0 {
+		return nil, false
+	}
+	e := &es[0]
+	f := e.Fast
+	if f == nil || f.Plugin != plugin || req.Method == "HEAD" && !f.Head {
+		return nil, false
+	}
+	age := CurrentAge(e.Header, e.RequestTime, e.ResponseTime, now)
+	if age >= f.Lifetime {
+		return nil, false // stale: the plugin decides (revalidation, stale-*)
+	}
+	if st.cache.setServe(e) != nil {
+		return nil, false
+	}
+	c.hits.Add(1)
+	h := e.Header
+	h.Del("Content-Length")
+	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+	if f.HitStatus != "" {
+		h.Set("Cache-Status", appendCacheStatus(h.Values("Cache-Status"), f.HitStatus+"; ttl="+strconv.FormatInt(int64((f.Lifetime-age)/time.Second), 10)))
+	}
+	return &pluginhost.LocalResponse{Status: e.Status, Header: h}, false
+}
+
+// effectiveURI is a request's primary cache key as the cache plugin makes
+// it (RFC 9111 §2): scheme://host/target, scheme and host in lower case.
+func effectiveURI(req *message.Request) string {
+	target := req.Target
+	if target == "" {
+		target = "/"
+	}
+	return strings.ToLower(cmp.Or(req.Scheme, "http")) + "://" + strings.ToLower(req.Host) + target
+}
+
+// cachePassFn implements wedge_cache_pass (Varnish's hit-for-pass).
+//
+//	args:   {"key": "<primary key>", "for_ms": <duration>, "status": "<Cache-Status member>"}
+//	result: {}
+//
+// For for_ms, Wedge leaves the calling plugin out of plain GET and HEAD
+// requests for key (those fastHit would consider: no Cache-Control,
+// Pragma, Authorization, conditionals or Range): none of its callbacks
+// runs for them, and status, if given, is added to their response's
+// Cache-Status with fwd-status=<the status code>. Storing an entry under
+// key, invalidating or purging it ends the pass.
+func cachePassFn(call *pluginhost.ForeignCall, args []byte) ([]byte, error) {
+	var a struct {
+		Key    string `json:"key"`
+		ForMS  int64  `json:"for_ms"`
+		Status string `json:"status"`
+	}
+	_, c, err := cacheCall(call, args, &a)
+	if err != nil {
+		return nil, err
+	}
+	if a.Key == "" || a.ForMS <= 0 {
+		return nil, errors.New("wedge_cache_pass needs a key and for_ms > 0")
+	}
+	c.passMu.Lock()
+	c.passes.Add(a.Key, cachePass{plugin: call.Plugin, until: time.Now().Add(time.Duration(a.ForMS) * time.Millisecond), status: a.Status})
+	c.passMu.Unlock()
+	c.markFastPlugin(call.Plugin)
+	return []byte(`{}`), nil
+}
+
+// unpass ends the hit-for-pass of keys ("" ends every one).
+func (c *Cache) unpass(keys ...string) {
+	c.passMu.Lock()
+	defer c.passMu.Unlock()
+	for _, k := range keys {
+		if k == "" {
+			c.passes.Purge()
+			return
+		}
+		c.passes.Remove(k)
+	}
+}
+
+// appendCacheStatus adds a cache's member to the Cache-Status values a
+// response carries (RFC 9211 §2), dropping the members of the same cache
+// (the name before the first ";") already there.
+func appendCacheStatus(existing []string, ours string) string {
+	name, _, _ := strings.Cut(ours, ";")
+	name = strings.TrimSpace(name)
+	var b strings.Builder
+	for _, v := range existing {
+		for m := range strings.SplitSeq(v, ",") {
+			m = strings.TrimSpace(m)
+			n, _, _ := strings.Cut(m, ";")
+			if m == "" || strings.TrimSpace(n) == name {
+				continue
+			}
+			b.WriteString(m)
+			b.WriteString(", ")
+		}
+	}
+	b.WriteString(ours)
+	return b.String()
 }
 
 // cacheInvalidate implements wedge_cache_invalidate (RFC 9111 §4.4).
@@ -338,6 +561,7 @@ func cacheInvalidate(call *pluginhost.ForeignCall, args []byte) ([]byte, error) 
 	n := 0
 	for _, k := range a.Keys {
 		n += c.store.Purge(k)
+		c.unpass(k)
 	}
 	return json.Marshal(struct {
 		Purged int `json:"purged"`
@@ -508,6 +732,7 @@ func (st *exchangeState) withdrawWait() {
 func cacheFreshen(call *pluginhost.ForeignCall, args []byte) ([]byte, error) {
 	var a struct {
 		ID uint64 `json:"id"`
+		fastArgs
 	}
 	st, c, err := cacheCall(call, args, &a)
 	if err != nil {
@@ -524,6 +749,7 @@ func cacheFreshen(call *pluginhost.ForeignCall, args []byte) ([]byte, error) {
 		return okJSON(false), nil
 	}
 	c.hits.Add(1)
+	c.setFast(e.ID, a.fast(call.Plugin))
 	st.cache.filled = &e // the waiters are woken once the phase is over (never inside a foreign function)
 	return json.Marshal(struct {
 		OK    bool           `json:"ok"`
@@ -714,6 +940,10 @@ func (st *exchangeState) cacheAfterResponse(resp *message.Response) {
 	if c == nil {
 		return
 	}
+	if ps := st.cache.passStatus; ps != "" {
+		st.cache.passStatus = ""
+		resp.Header.Set("Cache-Status", appendCacheStatus(resp.Header.Values("Cache-Status"), ps+"; fwd-status="+strconv.Itoa(resp.Status)))
+	}
 	st.endFreshenedFill()
 	if key := st.cache.storeKey; key != "" && !st.cache.serve {
 		st.cache.storeKey = ""
@@ -729,6 +959,8 @@ func (st *exchangeState) cacheAfterResponse(resp *message.Response) {
 		}
 		e, err := c.store.Put(key, st.ex.Req.Header, resp.Status, hdr, st.rbody.Sections(arr[:0]), reqT, respT)
 		if err == nil {
+			c.unpass(key)
+			c.setFast(e.ID, st.cache.fast)
 			st.endFill(&e)
 			return
 		}
@@ -799,10 +1031,13 @@ func CachePurgeHandler(c *Cache) http.Handler {
 		switch {
 		case q.Get("url") != "":
 			n = c.store.Purge(q.Get("url"))
+			c.unpass(q.Get("url"))
 		case q.Has("prefix"):
 			n = c.store.PurgePrefix(q.Get("prefix"))
+			c.unpass("") // passes are few and cheap to learn again
 		case q.Get("all") == "1":
 			n = c.store.PurgePrefix("")
+			c.unpass("")
 		default:
 			http.Error(w, "give url=, prefix= or all=1", http.StatusBadRequest)
 			return

@@ -120,3 +120,89 @@ func FuzzCacheFunctions(f *testing.F) {
 		}
 	})
 }
+
+// TestExchangeState_fastHit: Wedge answers for the cache plugin only what
+// the plugin marked (wedge_cache_store's fresh_ms), only while fresh, only
+// at that plugin's place, and only for plain GET (and HEAD when allowed);
+// a key the plugin passed (wedge_cache_pass) leaves it out.
+func TestExchangeState_fastHit(t *testing.T) {
+	c := newTestCache(t)
+	h := &Handler{cache: c}
+	now := time.Now()
+	put := func(key string, fast *cachestore.Fast, respTime time.Time, fields ...message.Field) {
+		t.Helper()
+		hdr := append(message.Header{{Name: "Content-Type", Value: "text/plain"}, {Name: "Cache-Status", Value: "up; hit, wedge; fwd=uri-miss; stored"}}, fields...)
+		e, err := c.store.Put(key, nil, 200, hdr, []message.Section{{Data: []byte("body")}}, respTime, respTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.setFast(e.ID, fast)
+	}
+	fast := &cachestore.Fast{Plugin: "cache", Lifetime: time.Minute, Head: true, HitStatus: "wedge; hit"}
+	noHead := &cachestore.Fast{Plugin: "cache", Lifetime: time.Minute, HitStatus: "wedge; hit"}
+	put("http://example.com/fresh", fast, now)
+	put("http://example.com/stale", fast, now.Add(-2*time.Minute))
+	put("http://example.com/unmarked", nil, now)
+	put("http://example.com/nohead", noHead, now)
+	put("http://example.com/aged", fast, now, message.Field{Name: "Age", Value: "70"})
+	if _, err := cachePassFn(&pluginhost.ForeignCall{Plugin: "cache", Attachment: h}, []byte(`{"key":"http://example.com/passed","for_ms":60000,"status":"wedge; fwd=bypass"}`)); err == nil {
+		t.Fatal("wedge_cache_pass outside a stream was accepted")
+	}
+	c.passes.Add("http://example.com/passed", cachePass{plugin: "cache", until: now.Add(time.Minute), status: "wedge; fwd=bypass"})
+	c.passes.Add("http://example.com/expired", cachePass{plugin: "cache", until: now.Add(-time.Second), status: "wedge; fwd=bypass"})
+
+	tests := []struct {
+		name, plugin, method, target string
+		header                       []string
+		hit, skip                    bool
+	}{
+		{"fresh GET", "cache", "GET", "/fresh", nil, true, false},
+		{"fresh HEAD", "cache", "HEAD", "/fresh", nil, true, false},
+		{"another plugin's place", "router", "GET", "/fresh", nil, false, false},
+		{"POST", "cache", "POST", "/fresh", nil, false, false},
+		{"stale: the plugin decides", "cache", "GET", "/stale", nil, false, false},
+		{"Age past the lifetime (§4.2.3)", "cache", "GET", "/aged", nil, false, false},
+		{"not marked", "cache", "GET", "/unmarked", nil, false, false},
+		{"HEAD not allowed", "cache", "HEAD", "/nohead", nil, false, false},
+		{"Cache-Control", "cache", "GET", "/fresh", []string{"Cache-Control", "max-age=0"}, false, false},
+		{"Pragma", "cache", "GET", "/fresh", []string{"pragma", "no-cache"}, false, false},
+		{"Authorization", "cache", "GET", "/fresh", []string{"Authorization", "Bearer x"}, false, false},
+		{"If-None-Match", "cache", "GET", "/fresh", []string{"If-None-Match", `"a"`}, false, false},
+		{"Range", "cache", "GET", "/fresh", []string{"Range", "bytes=0-1"}, false, false},
+		{"another host", "cache", "GET", "/fresh", []string{"Host", "other.example"}, false, false},
+		{"passed", "cache", "GET", "/passed", nil, false, true},
+		{"pass expired", "cache", "GET", "/expired", nil, false, false},
+		{"passed, with Cache-Control", "cache", "GET", "/passed", []string{"Cache-Control", "no-cache"}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := message.Request{Method: tt.method, Target: tt.target, Host: "Example.COM", Scheme: "HTTP"}
+			for i := 0; i < len(tt.header); i += 2 {
+				if tt.header[i] == "Host" {
+					req.Host = tt.header[i+1]
+					continue
+				}
+				req.Header = append(req.Header, message.Field{Name: tt.header[i], Value: tt.header[i+1]})
+			}
+			st := &exchangeState{h: h, ex: &Exchange{Req: req}}
+			defer st.cacheRelease()
+			lr, skip := st.BeforeRequestHeaders(tt.plugin)
+			if (lr != nil) != tt.hit || skip != tt.skip {
+				t.Fatalf("answer %v, skip %v; want hit %v, skip %v", lr, skip, tt.hit, tt.skip)
+			}
+			if tt.skip && st.cache.passStatus != "wedge; fwd=bypass" {
+				t.Errorf("pass status %q", st.cache.passStatus)
+			}
+			if lr == nil {
+				return
+			}
+			if lr.Status != 200 || lr.Header.Has("Content-Length") || lr.Header.Get("Age") != "0" ||
+				!strings.HasPrefix(lr.Header.Get("Cache-Status"), "up; hit, wedge; hit; ttl=") || lr.Header.Count("Cache-Status") != 1 {
+				t.Errorf("served %d %v", lr.Status, lr.Header)
+			}
+			if sec, ok := st.takeServe(); !ok || string(sec.Data) != "body" {
+				t.Errorf("the stored body is not armed: %v %q", ok, sec.Data)
+			}
+		})
+	}
+}

@@ -26,6 +26,7 @@ func ForeignFunctions() map[string]pluginhost.ForeignFunction {
 		"wedge_cache_freshen":     cacheFreshen,
 		"wedge_cache_fallback":    cacheFallbackFn,
 		"wedge_cache_refresh":     cacheRefresh,
+		"wedge_cache_pass":        cachePassFn,
 	}
 }
 

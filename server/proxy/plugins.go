@@ -95,6 +95,9 @@ func (st *exchangeState) startPlugins() bool {
 		TLSVersion:  tlsVersionName(ex.TLS),
 		Attachment:  st,
 	}
+	if h.cache != nil {
+		info.RequestHook = st
+	}
 	if ex.TLS != nil {
 		info.SNI = ex.TLS.ServerName
 	}
@@ -102,6 +105,13 @@ func (st *exchangeState) startPlugins() bool {
 	out := st.plugins.OnRequestHeaders(context.Background(), &ex.Req)
 	st.withdrawWait() // a cache wait (wedge_cache_fill) ends with the phase
 	return st.pluginOutcome(out, true)
+}
+
+// BeforeRequestHeaders implements pluginhost.RequestHook: a fresh stored
+// entry the plugin marked is served in its place, and a key it found
+// uncacheable is passed without it (fastHit).
+func (st *exchangeState) BeforeRequestHeaders(plugin string) (*pluginhost.LocalResponse, bool) {
+	return st.fastHit(plugin)
 }
 
 // pluginOutcome acts on a phase's outcome. It reports true when the

@@ -86,10 +86,32 @@ type Entry struct {
 	RequestTime, ResponseTime time.Time
 	// Size is the body's length in bytes.
 	Size int64
+	// Fast, when set (SetFast), says the entry may be served by Wedge
+	// itself while fresh, without its plugin. Shared and never modified:
+	// SetFast replaces it, Freshen drops it.
+	Fast *Fast
 
 	data []byte // the body in memory mode
 	path string // the body's file in disk mode
 	cost int64
+}
+
+// Fast is how Wedge may serve a stored entry in place of the plugin that
+// stored it (wedge_cache_store's fresh_ms): while the entry's current age
+// (RFC 9111 §4.2.3) is under Lifetime, to a GET (and, with Head, a HEAD)
+// carrying none of the fields that could change the plugin's decision.
+type Fast struct {
+	// Plugin is the name of the plugin that stored the entry; only its
+	// place in the chain is taken.
+	Plugin string
+	// Lifetime is the freshness lifetime the plugin computed (RFC 9111
+	// §4.2.1, §4.2.2).
+	Lifetime time.Duration
+	// Head allows HEAD requests too.
+	Head bool
+	// HitStatus is this cache's Cache-Status member for a hit (RFC 9211),
+	// e.g. "wedge; hit"; "; ttl=N" is appended.
+	HitStatus string
 }
 
 // Section returns the body as one section to write without copying: the
@@ -381,9 +403,22 @@ func (s *Store) Freshen(id uint64, header message.Header, reqTime, respTime time
 	e.cost = cost
 	e.Header = header.Clone()
 	e.RequestTime, e.ResponseTime = reqTime, respTime
+	e.Fast = nil // the new fields may change the lifetime: SetFast again
 	c := *e
 	c.Header = e.Header.Clone()
 	return c, true
+}
+
+// SetFast marks the entry with this id as servable by Wedge itself
+// (nil: no longer), and reports false when it is gone.
+func (s *Store) SetFast(id uint64, f *Fast) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lru.Peek(id)
+	if ok {
+		e.Fast = f
+	}
+	return ok
 }
 
 // Purge removes every variant stored under key and returns how many.
