@@ -93,12 +93,11 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	status, _ := lookup(resp, ":status")
 	x.Status = int(contentLength(status, true))
 	x.Request, x.Response = withoutPseudo(req), withoutPseudo(resp)
-	if x.Method == "HEAD" {
-		x.Size = contentLength(lookup(x.Response, "content-length"))
-	} else if n, err := wedge.ResponseSize(); err == nil {
-		x.Size = n // the buffered length, also for a chunked response
-	} else {
-		x.Size = contentLength(lookup(x.Response, "content-length"))
+	x.Size = contentLength(lookup(x.Response, "content-length"))
+	if x.Size < 0 && x.Method != "HEAD" {
+		if n, err := wedge.ResponseSize(); err == nil {
+			x.Size = n // the buffered length of a response without Content-Length
+		}
 	}
 	d := c.policy.Decide(x)
 	if d.Vary {
@@ -109,8 +108,7 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 		}
 	}
 	if d.Coding == "" {
-		proxywasm.LogDebugf("not compressing: %s", d.Why)
-		return types.ActionContinue
+		return types.ActionContinue // d.Why says why; not logged: formatting costs every response
 	}
 	if d.Body {
 		args, _ := json.Marshal(map[string]any{"encoding": d.Coding, "level": d.Level})
