@@ -270,3 +270,38 @@ func TestCache_StaleUpstream(t *testing.T) {
 		t.Errorf("nothing stored, upstream down: %d, want 502", r.StatusCode)
 	}
 }
+
+// TestCache_GunicornDown: in front of Gunicorn, a stored response past its
+// max-age is revalidated in the background with stale-while-revalidate
+// (RFC 5861 §3: the app answers the conditional request 304), and served
+// with stale-if-error once Gunicorn is stopped (RFC 5861 §4); a key with
+// nothing stored then gets 502.
+func TestCache_GunicornDown(t *testing.T) {
+	g := startGunicorn(t, 2)
+	w := startPluginWedge(t, g.Addr, nil, cacheChain, nil)
+
+	swr := "/cacheable?k=swr&etag=s1&cc=" + url.QueryEscape("max-age=1, stale-while-revalidate=600")
+	_, b1 := cacheGet(t, "GET", w.URL(swr))
+	time.Sleep(1100 * time.Millisecond) // past max-age=1
+	r, b2 := cacheGet(t, "GET", w.URL(swr))
+	wantCacheStatus(t, r, "wedge; hit; detail=stale-while-revalidate")
+	if b2 != b1 {
+		t.Errorf("stale-while-revalidate served another body")
+	}
+	if n := waitCount(t, g, swr, 304, 1); n != 1 {
+		t.Errorf("Gunicorn answered %d background revalidations with 304, want 1", n)
+	}
+
+	sie := "/cacheable?k=sie&cc=" + url.QueryEscape("max-age=1, stale-if-error=600")
+	_, b1 = cacheGet(t, "GET", w.URL(sie))
+	time.Sleep(1100 * time.Millisecond)
+	g.Stop()
+	r, b2 = cacheGet(t, "GET", w.URL(sie))
+	if r.StatusCode != 200 || b2 != b1 {
+		t.Fatalf("stale-if-error with Gunicorn stopped: %d, body equal %v", r.StatusCode, b2 == b1)
+	}
+	wantCacheStatus(t, r, "wedge; hit; detail=stale-if-error")
+	if r, _ := cacheGet(t, "GET", w.URL("/cacheable?k=never-stored")); r.StatusCode != 502 {
+		t.Errorf("nothing stored, Gunicorn stopped: %d, want 502", r.StatusCode)
+	}
+}

@@ -32,7 +32,13 @@ type gunicornApp struct {
 	AccessLog string
 	// logPath is its stdout and stderr.
 	logPath string
+	// stop ends it (idempotent); t.Cleanup calls it too.
+	stop func()
 }
+
+// Stop stops Gunicorn now, as a crashed or restarting app server: its
+// port refuses connections afterwards.
+func (g *gunicornApp) Stop() { g.stop() }
 
 // startGunicorn starts `gunicorn --workers N --worker-class sync --timeout
 // 120 app:app` in testdata on a free port, in a process group of its own,
@@ -86,17 +92,21 @@ func tryGunicorn(t *testing.T, bin, dir string, workers, attempt int) (g *gunico
 	pid := cmd.Process.Pid
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
+	var once sync.Once
 	stop := func() {
-		syscall.Kill(pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(pid, syscall.SIGKILL)
-			<-exited
-		}
-		// workers stuck in a read outlive their arbiter: end the group we made
-		syscall.Kill(-pid, syscall.SIGKILL)
+		once.Do(func() {
+			syscall.Kill(pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				syscall.Kill(pid, syscall.SIGKILL)
+				<-exited
+			}
+			// workers stuck in a read outlive their arbiter: end the group we made
+			syscall.Kill(-pid, syscall.SIGKILL)
+		})
 	}
+	g.stop = stop
 
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(20 * time.Second)

@@ -292,6 +292,23 @@ type Router struct {
 	public   []*Route
 }
 
+// Constant returns the pool every request goes to when the routes make
+// one decision for all of them: a single route, without conditions, that
+// sends to an upstream pool with no prefix strip, rewrite or field edit
+// (the default chain's router). The path is then never looked at, so no
+// request gets the router's 400 for an undecodable path either: it goes
+// on as the app server would have received it.
+func (r *Router) Constant() (pool string, ok bool) {
+	if len(r.Routes) != 1 || r.def == nil {
+		return "", false
+	}
+	rt := r.def
+	if rt.Action != ActUpstream || rt.strip != "" || rt.rewrite != nil || rt.ReqEdits != nil || rt.RespEdits != nil {
+		return "", false
+	}
+	return rt.Upstream, true
+}
+
 // NeedsFields reports whether a route matches on request header fields
 // (headers:), or X-Accel-Redirect targets are routed (internal routes,
 // which keep the request): otherwise the pseudo-fields (:method,

@@ -66,8 +66,21 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		}
 	}
 	p.router = r
+	if pool, ok := r.Constant(); ok {
+		// One decision for every request: Wedge may make it in this
+		// filter's place without calling it (a host without the call
+		// answers NOT_FOUND, and the filter decides as usual).
+		args, _ := json.Marshal(map[string]string{"upstream": pool})
+		if _, err := proxywasm.CallForeignFunction(constantRouteFunc, args); err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+			proxywasm.LogWarnf("%s: %v", constantRouteFunc, err)
+		}
+	}
 	return types.OnPluginStartStatusOK
 }
+
+// constantRouteFunc is the host function that takes over a constant
+// decision (Router.Constant).
+const constantRouteFunc = "wedge_constant_route"
 
 // openMount asks the host to open a static mount. The host answers
 // {"error": "..."} when it cannot (no such directory, a name taken).

@@ -203,7 +203,8 @@ type RequestHook interface {
 	// that callback: the callback does not run, no context of the stream
 	// is made in the plugin, and the response phases run for the plugins
 	// before it. skip (with a nil answer) leaves the plugin out of the
-	// whole stream: none of its callbacks runs for it.
+	// whole stream: none of its callbacks runs for it. The hook may set
+	// wedge.upstream meanwhile (Stream.SetUpstream).
 	BeforeRequestHeaders(plugin string) (answer *LocalResponse, skip bool)
 }
 

@@ -141,6 +141,11 @@ func (s *Stream) Info() *StreamInfo { return &s.info }
 // proxy_set_property, or StreamInfo.DefaultUpstream.
 func (s *Stream) Upstream() string { return s.upstream }
 
+// SetUpstream sets wedge.upstream as a plugin writing the property would.
+// Only the stream's owner may call it, between callbacks (a RequestHook
+// does, when it answers for a plugin that always picks the same pool).
+func (s *Stream) SetUpstream(pool string) { s.upstream = pool }
+
 // StaticMount returns wedge.static: the static mount a plugin chose to
 // serve the request from, or "".
 func (s *Stream) StaticMount() string { return s.static }

@@ -12,6 +12,7 @@ import (
 	"github.com/wedgeproxy/wedge/server/internal/cachestore"
 	"github.com/wedgeproxy/wedge/server/internal/message"
 	"github.com/wedgeproxy/wedge/server/pluginhost"
+	"github.com/wedgeproxy/wedge/server/upstream"
 )
 
 func newTestCache(t testing.TB) *Cache {
@@ -204,5 +205,27 @@ func TestExchangeState_fastHit(t *testing.T) {
 				t.Errorf("the stored body is not armed: %v %q", ok, sec.Data)
 			}
 		})
+	}
+}
+
+// TestWedgeConstantRoute: a plugin's constant decision is recorded for a
+// known pool only.
+func TestWedgeConstantRoute(t *testing.T) {
+	h := &Handler{pools: map[string]*upstream.Pool{"app": nil}}
+	call := &pluginhost.ForeignCall{Plugin: "router", Attachment: h}
+	if _, err := wedgeConstantRoute(call, []byte(`{"upstream":"nope"}`)); err == nil {
+		t.Error("an unknown pool was accepted")
+	}
+	if _, ok := h.constRoutes.Load("router"); ok {
+		t.Error("a refused call was recorded")
+	}
+	if _, err := wedgeConstantRoute(call, []byte(`{"upstream":"app"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if pool, ok := h.constRoutes.Load("router"); !ok || pool != "app" {
+		t.Errorf("recorded %v %v", pool, ok)
+	}
+	if _, err := wedgeConstantRoute(&pluginhost.ForeignCall{Plugin: "x"}, []byte(`{"upstream":"app"}`)); err == nil {
+		t.Error("a call outside a pipeline was accepted")
 	}
 }

@@ -18,6 +18,7 @@ func ForeignFunctions() map[string]pluginhost.ForeignFunction {
 	return map[string]pluginhost.ForeignFunction{
 		"wedge_compress_response": callCompressResponse,
 		"wedge_static_mount":      wedgeStaticMount,
+		"wedge_constant_route":    wedgeConstantRoute,
 		"wedge_cache_lookup":      cacheLookup,
 		"wedge_cache_serve":       cacheServe,
 		"wedge_cache_store":       cacheStoreFn,

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,9 +95,7 @@ func (st *exchangeState) startPlugins() bool {
 		Start:       ex.Start,
 		TLSVersion:  tlsVersionName(ex.TLS),
 		Attachment:  st,
-	}
-	if h.cache != nil {
-		info.RequestHook = st
+		RequestHook: st,
 	}
 	if ex.TLS != nil {
 		info.SNI = ex.TLS.ServerName
@@ -110,8 +109,46 @@ func (st *exchangeState) startPlugins() bool {
 // BeforeRequestHeaders implements pluginhost.RequestHook: a fresh stored
 // entry the plugin marked is served in its place, and a key it found
 // uncacheable is passed without it (fastHit).
+//
+// A plugin that sends every request to one pool and does nothing else
+// (wedge_constant_route) is not called: Wedge sets wedge.upstream for it.
 func (st *exchangeState) BeforeRequestHeaders(plugin string) (*pluginhost.LocalResponse, bool) {
+	if pool, ok := st.h.constRoutes.Load(plugin); ok {
+		st.plugins.SetUpstream(pool.(string))
+		return nil, true
+	}
 	return st.fastHit(plugin)
+}
+
+// wedgeConstantRoute implements wedge_constant_route, called by a plugin
+// (root context, typically in proxy_on_configure) whose every request
+// decision is the same: set wedge.upstream to one pool, and nothing else
+// (no other property, no field edit, no local response, no interest in
+// the response). From then on Wedge sets wedge.upstream at the plugin's
+// place in the chain itself and leaves the plugin out of every request:
+// none of its HTTP callbacks runs.
+//
+//	args:   {"upstream": "<pool>"}
+//	result: {}
+//
+// An unknown pool is refused (INTERNAL_FAILURE), and the plugin keeps
+// being called.
+func wedgeConstantRoute(call *pluginhost.ForeignCall, args []byte) ([]byte, error) {
+	h, err := callHandler(call)
+	if err != nil {
+		return nil, err
+	}
+	var a struct {
+		Upstream string `json:"upstream"`
+	}
+	if err := json.Unmarshal(args, &a); err != nil {
+		return nil, fmt.Errorf("decoding wedge_constant_route arguments: %w", err)
+	}
+	if _, ok := h.pools[a.Upstream]; !ok {
+		return nil, fmt.Errorf("wedge_constant_route: no upstream pool %q", a.Upstream)
+	}
+	h.constRoutes.Store(call.Plugin, a.Upstream)
+	return []byte(`{}`), nil
 }
 
 // pluginOutcome acts on a phase's outcome. It reports true when the

@@ -74,6 +74,10 @@ type Handler struct {
 	access     *slog.Logger
 	metrics    *Metrics
 	cache      *Cache // nil without a cache store
+	// constRoutes maps a plugin to the pool it sends every request to,
+	// doing nothing else (wedge_constant_route): Wedge sets wedge.upstream
+	// in its place without calling it.
+	constRoutes sync.Map // plugin name -> pool
 
 	// active counts the exchanges in flight, with closedBit set once
 	// Close has begun; drained is closed when it reaches closedBit alone.
