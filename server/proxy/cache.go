@@ -461,13 +461,12 @@ func (st *exchangeState) fastHit(plugin string) (answer *pluginhost.LocalRespons
 		return nil, false
 	}
 	c.hits.Add(1)
-	h := e.Header
-	h.Del("Content-Length")
-	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+	var extra message.Header
 	if f.HitStatus != "" {
-		h.Set("Cache-Status", appendCacheStatus(h.Values("Cache-Status"), f.HitStatus+"; ttl="+strconv.FormatInt(int64((f.Lifetime-age)/time.Second), 10)))
+		ttl := strconv.FormatInt(int64((f.Lifetime-age)/time.Second), 10)
+		extra = message.Header{{Name: "Cache-Status", Value: appendCacheStatus(e.Header.Values("Cache-Status"), f.HitStatus+"; ttl="+ttl)}}
 	}
-	return &pluginhost.LocalResponse{Status: e.Status, Header: h}, false
+	return &pluginhost.LocalResponse{Status: e.Status, Header: servedHeader(e, extra, now)}, false
 }
 
 // effectiveURI is a request's primary cache key as the cache plugin makes

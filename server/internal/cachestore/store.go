@@ -404,6 +404,15 @@ func (s *Store) Freshen(id uint64, header message.Header, reqTime, respTime time
 	e.Header = header.Clone()
 	e.RequestTime, e.ResponseTime = reqTime, respTime
 	e.Fast = nil // the new fields may change the lifetime: SetFast again
+	for s.bytes > s.opt.MaxBytes { // larger fields: evict others (e is the most recently used)
+		k, _, ok := s.lru.RemoveOldest()
+		if !ok {
+			break
+		}
+		if k == id {
+			return Entry{}, false // alone and over the bound
+		}
+	}
 	c := *e
 	c.Header = e.Header.Clone()
 	return c, true
