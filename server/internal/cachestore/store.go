@@ -403,8 +403,10 @@ func (s *Store) Freshen(id uint64, header message.Header, reqTime, respTime time
 	e.cost = cost
 	e.Header = header.Clone()
 	e.RequestTime, e.ResponseTime = reqTime, respTime
-	e.Fast = nil                   // the new fields may change the lifetime: SetFast again
-	for s.bytes > s.opt.MaxBytes { // larger fields: evict others (e is the most recently used)
+	e.Fast = nil // the new fields may change the lifetime: SetFast again
+	// Larger fields may pass the bound: evict others (e is the most
+	// recently used).
+	for s.bytes > s.opt.MaxBytes {
 		k, _, ok := s.lru.RemoveOldest()
 		if !ok {
 			break
