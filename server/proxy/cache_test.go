@@ -229,3 +229,22 @@ func TestWedgeConstantRoute(t *testing.T) {
 		t.Error("a call outside a pipeline was accepted")
 	}
 }
+
+// FuzzForeignFunctions feeds every wedge_ function arbitrary arguments from
+// a root context (no stream), as a plugin's proxy_on_configure or tick
+// could: each answers or fails, and none panics.
+func FuzzForeignFunctions(f *testing.F) {
+	for _, s := range []string{`{"upstream":"app"}`, `{"keys":["http://a/b"]}`, `{"key":"k","for_ms":1000}`, `{"name":"m","root":"/nonexistent"}`, `{`, `null`, `[]`} {
+		f.Add(s)
+	}
+	fns := ForeignFunctions()
+	f.Fuzz(func(t *testing.T, args string) {
+		h := &Handler{pools: map[string]*upstream.Pool{"app": nil}, cache: nil}
+		for name, fn := range fns {
+			if name == "wedge_static_mount" {
+				continue // opens directories: TestHandler_StaticRoutes covers it
+			}
+			fn(&pluginhost.ForeignCall{Plugin: "p", Attachment: h}, []byte(args))
+		}
+	})
+}
