@@ -261,7 +261,17 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 				OK    bool  `json:"ok"`
 				Entry entry `json:"entry"`
 			}
-			if err := call("wedge_cache_freshen", map[string]uint64{"id": c.revalidate.ID}, &res); err == nil && res.OK {
+			args := map[string]any{"id": c.revalidate.ID}
+			// The 304's fields replace the stored ones of the same name
+			// (§4.3.4): the lifetime of the freshened entry, for Wedge
+			// to answer its plain hits again (fresh_ms).
+			merged := Freshened(Header(c.revalidate.Headers), resp)
+			if fast := c.fastArgs(c.revalidate.Status, merged); fast != nil {
+				for k, v := range fast {
+					args[k] = v
+				}
+			}
+			if err := call("wedge_cache_freshen", args, &res); err == nil && res.OK {
 				e := &res.Entry
 				now := time.Now()
 				age := CurrentAge(Header(e.Headers), time.UnixMilli(e.ReqTime), time.UnixMilli(e.RespTime), now)
@@ -315,13 +325,21 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 // send.
 func (c *httpContext) storeArgs(status int, resp Header) map[string]any {
 	args := map[string]any{"key": c.key}
-	life, _ := c.policy.Lifetime(status, resp, time.Now())
-	if life > 0 && !resp.CC().Has("no-cache") {
-		args["fresh_ms"] = life.Milliseconds()
-		args["head"] = contains(c.policy.Methods, "HEAD")
-		args["hit_status"] = CacheStatus("hit")
+	for k, v := range c.fastArgs(status, resp) {
+		args[k] = v
 	}
 	return args
+}
+
+// fastArgs are the fresh_ms, head and hit_status arguments of
+// wedge_cache_store and wedge_cache_freshen for a response, nil when
+// plain requests may not be answered without the filter.
+func (c *httpContext) fastArgs(status int, resp Header) map[string]any {
+	life, _ := c.policy.Lifetime(status, resp, time.Now())
+	if life <= 0 || resp.CC().Has("no-cache") {
+		return nil
+	}
+	return map[string]any{"fresh_ms": life.Milliseconds(), "head": contains(c.policy.Methods, "HEAD"), "hit_status": CacheStatus("hit")}
 }
 
 // sfToken turns a reason into an RFC 8941 token usable as detail=.

@@ -523,6 +523,34 @@ func pragmaNoCache(req Header) bool {
 	return false
 }
 
+// Freshened returns a stored response's fields as a 304 updates them
+// (RFC 9111 §4.3.4): every field the 304 carries replaces the stored ones
+// of that name, except those the stored body depends on (Content-Length,
+// Content-Encoding, Vary; §3.2), as Wedge's wedge_cache_freshen does.
+// Pseudo-fields of the 304 (":status") are left out.
+func Freshened(stored, h304 Header) Header {
+	replaced := map[string]bool{}
+	for _, f := range h304 {
+		n := strings.ToLower(f[0])
+		if strings.HasPrefix(n, ":") || n == "content-length" || n == "content-encoding" || n == "vary" {
+			continue
+		}
+		replaced[n] = true
+	}
+	out := make(Header, 0, len(stored)+len(h304))
+	for _, f := range stored {
+		if !replaced[strings.ToLower(f[0])] {
+			out = append(out, f)
+		}
+	}
+	for _, f := range h304 {
+		if replaced[strings.ToLower(f[0])] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Conditional returns the validators to send when revalidating a stored
 // response (RFC 9111 §4.3.1): If-None-Match from its ETag and
 // If-Modified-Since from its Last-Modified (or, lacking one, nothing).

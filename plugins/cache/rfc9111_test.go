@@ -291,3 +291,19 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("ParseConfig = %+v, %v", p, err)
 	}
 }
+
+// TestFreshened: §4.3.4, a 304's fields replace the stored ones of the
+// same name, except those the stored body depends on (§3.2).
+func TestFreshened(t *testing.T) {
+	stored := Header{{"content-type", "text/html"}, {"cache-control", "max-age=0"}, {"x-a", "1"}, {"x-a", "2"}, {"content-encoding", "gzip"}, {"vary", "accept-encoding"}}
+	h304 := Header{{":status", "304"}, {"cache-control", "max-age=60"}, {"X-A", "3"}, {"content-length", "0"}, {"vary", "*"}, {"date", date(0)}}
+	got := Freshened(stored, h304)
+	want := Header{{"content-type", "text/html"}, {"content-encoding", "gzip"}, {"vary", "accept-encoding"}, {"cache-control", "max-age=60"}, {"X-A", "3"}, {"date", date(0)}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Freshened = %v, want %v", got, want)
+	}
+	p, _ := ParseConfig(nil)
+	if life, _ := p.Lifetime(200, got, t0); life != time.Minute {
+		t.Errorf("lifetime after the 304: %v, want 1m", life)
+	}
+}
