@@ -302,7 +302,7 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 			}
 		} else {
 			params = append(params, "detail="+sfToken(why))
-			if Passable(why) && c.policy.HitForPass > 0 {
+			if Passable(why, status, c.revalidate != nil || c.stale != nil) && c.policy.HitForPass > 0 {
 				args := map[string]any{"key": c.key, "for_ms": c.policy.HitForPass.Milliseconds(), "status": CacheStatus("fwd=bypass", "detail=hit-for-pass")}
 				if err := call("wedge_cache_pass", args, nil); err != nil {
 					proxywasm.LogWarnf("wedge_cache_pass: %v", err)

@@ -343,8 +343,13 @@ func (p *Policy) Storable(method string, req Header, status int, resp Header) (o
 // for the same key without request directives would not be stored either:
 // then Wedge may pass them without the filter for HitForPass (Varnish's
 // hit-for-pass). Reasons tied to the request (method, request no-store,
-// authorization) are not.
-func Passable(why string) bool {
+// authorization) are not, nor are server errors (5xx: often transient,
+// and a stored entry may still serve stale-if-error), nor a key that has
+// an entry (revalidating).
+func Passable(why string, status int, revalidating bool) bool {
+	if status >= 500 || revalidating {
+		return false
+	}
 	switch why {
 	case "status", "no-store", "private", "set-cookie", "vary *", "x-accel-redirect", "no explicit freshness", "never fresh":
 		return true

@@ -307,3 +307,31 @@ func TestFreshened(t *testing.T) {
 		t.Errorf("lifetime after the 304: %v, want 1m", life)
 	}
 }
+
+// TestPassable: which responses that are not stored let Wedge pass later
+// plain requests without the filter (hit-for-pass).
+func TestPassable(t *testing.T) {
+	tests := []struct {
+		why          string
+		status       int
+		revalidating bool
+		want         bool
+	}{
+		{"no-store", 200, false, true},
+		{"private", 200, false, true},
+		{"never fresh", 404, false, true},
+		{"no explicit freshness", 302, false, true},
+		{"set-cookie", 200, false, true},
+		{"authorization", 200, false, false},    // the request's, not the response's
+		{"request no-store", 200, false, false}, // idem
+		{"method", 200, false, false},
+		{"no explicit freshness", 503, false, false}, // transient
+		{"no-store", 500, false, false},
+		{"no-store", 200, true, false}, // an entry is there (stale-if-error, revalidation)
+	}
+	for _, tt := range tests {
+		if got := Passable(tt.why, tt.status, tt.revalidating); got != tt.want {
+			t.Errorf("Passable(%q, %d, %v) = %v, want %v", tt.why, tt.status, tt.revalidating, got, tt.want)
+		}
+	}
+}
