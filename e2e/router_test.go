@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wedgeproxy/wedge/plugins"
 	"github.com/wedgeproxy/wedge/server"
@@ -132,6 +133,11 @@ func TestRouter(t *testing.T) {
 
 	if n := api.hits.Load(); n != 1 {
 		t.Errorf("the api upstream got %d requests, want 1", n)
+	}
+	// Gunicorn writes its access log line after the response: wait for
+	// it (at most 5 s), then check that no more came.
+	for deadline := time.Now().Add(5 * time.Second); gunicornLines()-appBefore < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
 	log := app.accessLog(t)
 	if n := gunicornLines() - appBefore; n != 3 {
