@@ -150,6 +150,8 @@ type Manager struct {
 	issuer   *certmagic.ACMEIssuer
 	local    *localca.CA
 	domains  map[string]bool
+	ask      *url.URL     // OnDemand.Ask, parsed once
+	askHTTP  *http.Client // OnDemand.Client, or the default
 	files    atomic.Pointer[[]tls.Certificate]
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -250,8 +252,13 @@ func (m *Manager) setUpACME() error {
 		if od.Ask == "" {
 			return errors.New("configuring on-demand TLS: an ask URL is required")
 		}
-		if _, err := url.Parse(od.Ask); err != nil {
+		ask, err := url.Parse(od.Ask)
+		if err != nil {
 			return fmt.Errorf("configuring on-demand TLS: %w", err)
+		}
+		m.ask, m.askHTTP = ask, od.Client
+		if m.askHTTP == nil {
+			m.askHTTP = &http.Client{Timeout: 10 * time.Second}
 		}
 		odBase := base
 		odBase.DefaultServerName = ""
@@ -408,22 +415,15 @@ func normalize(name string) string {
 // limit.
 func (m *Manager) decide(ctx context.Context, name string) error {
 	od := m.cfg.OnDemand
-	u, err := url.Parse(od.Ask)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrOnDemandRefused, err)
-	}
+	u := *m.ask
 	q := u.Query()
 	q.Set("domain", name)
 	u.RawQuery = q.Encode()
-	client := od.Client
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrOnDemandRefused, err)
 	}
-	resp, err := client.Do(req)
+	resp, err := m.askHTTP.Do(req)
 	if err != nil {
 		m.log.Warn("on-demand TLS: ask failed", "name", name, "err", err)
 		return fmt.Errorf("%w: asking %s: %v", ErrOnDemandRefused, od.Ask, err)

@@ -22,10 +22,7 @@ type slogCore struct {
 }
 
 func level(l zapcore.Level) slog.Level {
-	switch {
-	case l >= zapcore.ErrorLevel:
-		return slog.LevelWarn
-	case l >= zapcore.WarnLevel:
+	if l >= zapcore.WarnLevel {
 		return slog.LevelWarn
 	}
 	return slog.LevelDebug

@@ -36,13 +36,16 @@ import (
 func startHTTPSWedge(t *testing.T, ca *testacme.CA, upstream string, domains []string, tweak func(*config.Config)) (*server.Server, *logBuffer) {
 	t.Helper()
 	tlsAddr := "127.0.0.1:" + strconv.Itoa(ca.TLSPort)
-	cfg, err := config.Quick{Listen: []string{tlsAddr}, To: []string{upstream}, Domains: domains, Email: "ops@wedge.test", CA: ca.DirectoryURL}.Config()
-	if len(domains) == 0 {
-		cfg, err = config.Quick{Listen: []string{tlsAddr}, To: []string{upstream}}.Config()
-		cfg.Listen[0].TLS = true
+	q := config.Quick{Listen: []string{tlsAddr}, To: []string{upstream}}
+	if len(domains) > 0 {
+		q.Domains, q.Email, q.CA = domains, "ops@wedge.test", ca.DirectoryURL
 	}
+	cfg, err := q.Config()
 	if err != nil {
 		t.Fatalf("quick mode: %v", err)
+	}
+	if len(domains) == 0 {
+		cfg.Listen[0].TLS = true
 	}
 	cfg.Log.Access = "off"
 	cfg.Limits.TempPath = t.TempDir()
@@ -257,7 +260,6 @@ func TestACME_OnDemand(t *testing.T) {
 	t.Cleanup(ask.Close)
 	startHTTPSWedge(t, ca, app.Addr, nil, func(c *config.Config) {
 		c.TLS.OnDemand = &config.OnDemand{Ask: ask.URL, Burst: 3, Interval: config.Duration(time.Hour)}
-		c.TLS.RedirectHTTP = "127.0.0.1:" + strconv.Itoa(ca.HTTPPort)
 	})
 	tlsPort := strconv.Itoa(ca.TLSPort)
 	c := httpsClient("127.0.0.1:"+tlsPort, ca.IssuedRoots)

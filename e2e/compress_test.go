@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -49,29 +50,13 @@ func useCompress(t *testing.T, cfg *config.Config, conf string) {
 }
 
 // rawClient sends Accept-Encoding as the test sets it and never decodes.
-var rawClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+var rawClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableCompression: true}}
 
 // getRaw sends method to url with the fields given as name, value pairs
 // and returns the response and its body as sent on the wire.
 func getRaw(t *testing.T, method, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Add(header[i], header[i+1])
-	}
-	resp, err := rawClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, url, err)
-	}
-	return resp, b
+	return doClient(t, rawClient, method, url, nil, header...)
 }
 
 // decodeBody decodes a body sent with content coding ce.

@@ -24,12 +24,12 @@ import (
 // on loopback) and check the behaviour the READMEs document. They skip
 // without the Debian toolchains (internal/langbuild names the packages).
 
-// startExampleWedge starts Wedge in front of app with one plugin, spec,
-// compiled code kept in memory only.
-func startExampleWedge(t *testing.T, app string, spec config.Plugin) *wedge {
+// startExampleWedge starts Wedge in front of app (the pool "app") with
+// the other pools and one plugin, spec, compiled code kept in memory only.
+func startExampleWedge(t *testing.T, app string, pools map[string]string, spec config.Plugin) *wedge {
 	t.Helper()
 	return startWedge(t, app, func(cfg *config.Config) {
-		pluginConfig(t, cfg, nil, []config.Plugin{spec})
+		pluginConfig(t, cfg, pools, []config.Plugin{spec})
 		cfg.PluginCache = "off"
 	})
 }
@@ -69,26 +69,10 @@ func clientFrom(ip string) *http.Client {
 	}
 }
 
-// doWith is do with client c.
+// doWith GETs url with client c (doClient).
 func doWith(t *testing.T, c *http.Client, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Add(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: reading body: %v", url, err)
-	}
-	return resp, b
+	return doClient(t, c, "GET", url, nil, header...)
 }
 
 // rustAPIKeySpec builds examples/rust-apikey and returns its plugin with
@@ -112,7 +96,7 @@ func TestExampleRust_APIKey(t *testing.T) {
 	t.Parallel()
 	spec := rustAPIKeySpec(t)
 	app := startEcho(t, "app")
-	w := startExampleWedge(t, app.Addr, spec)
+	w := startExampleWedge(t, app.Addr, nil, spec)
 
 	for _, tt := range []struct {
 		name      string
@@ -213,7 +197,7 @@ func TestExampleC_RateLimit(t *testing.T) {
 	t.Parallel()
 	spec := cRateLimitSpec(t)
 	app := startEcho(t, "app")
-	w := startExampleWedge(t, app.Addr, spec)
+	w := startExampleWedge(t, app.Addr, nil, spec)
 	one, two := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
 
 	// burst requests pass, the next is refused; at 1 token per second the

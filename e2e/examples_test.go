@@ -87,16 +87,6 @@ func buildASExample(t testing.TB, name, dir string) string {
 	return out
 }
 
-// startExamplesWedge starts Wedge in front of app (the pool "app") with
-// the other pools and one plugin, compiled code kept in memory only.
-func startExamplesWedge(t *testing.T, app string, pools map[string]string, spec config.Plugin) *wedge {
-	t.Helper()
-	return startWedge(t, app, func(cfg *config.Config) {
-		pluginConfig(t, cfg, pools, []config.Plugin{spec})
-		cfg.PluginCache = "off"
-	})
-}
-
 // TestExampleAS_ABTest: examples/as-abtest sends the users whose cookie
 // bucket is below share to pool b and the others to the default pool,
 // with x-ab-variant; gives a new user a bucket and a sticky cookie, about
@@ -106,7 +96,7 @@ func TestExampleAS_ABTest(t *testing.T) {
 	wasm := buildASExample(t, "as-abtest", t.TempDir())
 	app, b := startEcho(t, "app"), startEcho(t, "b")
 	spec := config.Plugin{Name: "abtest", Path: wasm, Config: config.JSONValue(`{"pool_a":"app","pool_b":"b","share":20}`), PoolSize: 2}
-	w := startExamplesWedge(t, app.Addr, map[string]string{"b": b.Addr}, spec)
+	w := startExampleWedge(t, app.Addr, map[string]string{"b": b.Addr}, spec)
 
 	t.Run("bucket decides, no new cookie", func(t *testing.T) {
 		hitsB := b.hits.Load()
@@ -183,7 +173,7 @@ func TestExampleGo_Canary(t *testing.T) {
 	wasm := buildGoExample(t, "go-canary", t.TempDir())
 	app, canary, auth := startEcho(t, "app"), startEcho(t, "canary"), startAuth(t)
 	spec := config.Plugin{Name: "canary", Path: wasm, Config: config.JSONValue(`{"auth_pool":"auth","stable_pool":"app","canary_pool":"canary"}`), PoolSize: 2}
-	w := startExamplesWedge(t, app.Addr, map[string]string{"canary": canary.Addr, "auth": auth.Addr}, spec)
+	w := startExampleWedge(t, app.Addr, map[string]string{"canary": canary.Addr, "auth": auth.Addr}, spec)
 
 	for _, tt := range []struct {
 		name, auth, canaryField, want string
@@ -222,7 +212,7 @@ func TestExampleGo_Canary(t *testing.T) {
 		}
 	})
 	t.Run("auth service down", func(t *testing.T) {
-		w := startExamplesWedge(t, app.Addr, map[string]string{"canary": canary.Addr, "auth": freeAddr(t)}, spec)
+		w := startExampleWedge(t, app.Addr, map[string]string{"canary": canary.Addr, "auth": freeAddr(t)}, spec)
 		hits := app.hits.Load()
 		resp, body := do(t, "GET", w.URL("/orders"), nil, "Authorization", "Bearer good")
 		if resp.StatusCode != 503 || string(body) != "authorization service unavailable\n" {

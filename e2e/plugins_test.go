@@ -284,6 +284,12 @@ var pluginClient = normalClient(20 * time.Second)
 // sets the request's host); a nil body sends none.
 func do(t testing.TB, method, url string, body []byte, header ...string) (*http.Response, []byte) {
 	t.Helper()
+	return doClient(t, pluginClient, method, url, body, header...)
+}
+
+// doClient is do with client c.
+func doClient(t testing.TB, c *http.Client, method, url string, body []byte, header ...string) (*http.Response, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -299,7 +305,7 @@ func do(t testing.TB, method, url string, body []byte, header ...string) (*http.
 		}
 		req.Header.Add(header[i], header[i+1])
 	}
-	resp, err := pluginClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}

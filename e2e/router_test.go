@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -55,25 +54,14 @@ func TestRouter(t *testing.T) {
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(method, path, host string, hdr map[string]string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, w.URL(path), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		var h []string
 		if host != "" {
-			req.Host = host
+			h = append(h, "Host", host)
 		}
 		for k, v := range hdr {
-			req.Header.Set(k, v)
+			h = append(h, k, v)
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, b := doClient(t, client, method, w.URL(path), nil, h...)
 		return resp, string(b)
 	}
 	gunicornLines := func() int { return strings.Count(app.accessLog(t), "\n") }

@@ -119,11 +119,8 @@ func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	c.req = Header(hdr)
 	c.method = c.req.Get(":method")
-	scheme, _ := wedge.RequestScheme()
-	if scheme == "" {
-		scheme = c.req.Get(":scheme")
-	}
-	c.key = Key(scheme, c.req.Get(":authority"), c.req.Get(":path"))
+	// :scheme is what request.scheme answers in Wedge: no host call for it.
+	c.key = Key(c.req.Get(":scheme"), c.req.Get(":authority"), c.req.Get(":path"))
 	if unsafeMethod(c.method) {
 		c.invalidate = true
 		return types.ActionContinue
@@ -335,8 +332,9 @@ func (c *httpContext) storeArgs(status int, resp Header) map[string]any {
 // wedge_cache_store and wedge_cache_freshen for a response, nil when
 // plain requests may not be answered without the filter.
 func (c *httpContext) fastArgs(status int, resp Header) map[string]any {
-	life, _ := c.policy.Lifetime(status, resp, time.Now())
-	if life <= 0 || resp.CC().Has("no-cache") {
+	cc := resp.CC()
+	life, _ := c.policy.lifetime(status, resp, cc, time.Now())
+	if life <= 0 || cc.Has("no-cache") {
 		return nil
 	}
 	return map[string]any{"fresh_ms": life.Milliseconds(), "head": contains(c.policy.Methods, "HEAD"), "hit_status": CacheStatus("hit")}

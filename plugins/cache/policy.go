@@ -316,7 +316,7 @@ func (p *Policy) Storable(method string, req Header, status int, resp Header) (o
 	case resp.Has("set-cookie") && !p.StoreSetCookie:
 		return false, "set-cookie" // configuration (nginx's default); §7.3 would allow it
 	}
-	for _, v := range Header(resp).Values("vary") {
+	for _, v := range resp.Values("vary") {
 		for _, n := range strings.Split(v, ",") {
 			if strings.TrimSpace(n) == "*" {
 				return false, "vary *" // §4.1: never matches
@@ -331,7 +331,7 @@ func (p *Policy) Storable(method string, req Header, status int, resp Header) (o
 	// A response that would never be fresh, could not be revalidated and
 	// may not be served stale would only cost every later request a
 	// lookup: not stored (storing is a MAY, §3).
-	if life, _ := p.Lifetime(status, resp, time.Now()); life <= 0 && !resp.Has("etag") && !resp.Has("last-modified") &&
+	if life, _ := p.lifetime(status, resp, cc, time.Now()); life <= 0 && !resp.Has("etag") && !resp.Has("last-modified") &&
 		!cc.Has("stale-while-revalidate") && !cc.Has("stale-if-error") && p.StaleIfError <= 0 {
 		return false, "never fresh"
 	}
@@ -378,7 +378,12 @@ func (f Freshness) Staleness() time.Duration { return max(0, f.Age-f.Lifetime) }
 // status, else, with a Last-Modified, a fraction of Date - Last-Modified,
 // capped.
 func (p *Policy) Lifetime(status int, resp Header, respTime time.Time) (time.Duration, bool) {
-	cc := resp.CC()
+	return p.lifetime(status, resp, resp.CC(), respTime)
+}
+
+// lifetime is Lifetime for a caller that has parsed the response's
+// Cache-Control already (cc).
+func (p *Policy) lifetime(status int, resp Header, cc Directives, respTime time.Time) (time.Duration, bool) {
 	if d, ok := cc.Seconds("s-maxage"); ok {
 		return d, false
 	}
@@ -469,7 +474,7 @@ func noStale(cc Directives) bool {
 // §4.2, §4.2.4, §4.3, §5.2.1; RFC 5861).
 func (p *Policy) Decide(req Header, status int, resp Header, reqTime, respTime, now time.Time) Decision {
 	rcc, cc := req.CC(), resp.CC()
-	life, heur := p.Lifetime(status, resp, respTime)
+	life, heur := p.lifetime(status, resp, cc, respTime)
 	d := Decision{Freshness: Freshness{Lifetime: life, Heuristic: heur, Age: CurrentAge(resp, reqTime, respTime, now)}}
 	stale := d.Staleness()
 	if !noStale(cc) {

@@ -92,7 +92,7 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	x.Method, _ = lookup(req, ":method")
 	status, _ := lookup(resp, ":status")
 	x.Status = int(contentLength(status, true))
-	x.Request, x.Response = withoutPseudo(req), withoutPseudo(resp)
+	x.Request, x.Response = req, resp
 	x.Size = contentLength(lookup(x.Response, "content-length"))
 	if x.Size < 0 && x.Method != "HEAD" {
 		if n, err := wedge.ResponseSize(); err == nil {
@@ -111,8 +111,7 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 		return types.ActionContinue // d.Why says why; not logged: formatting costs every response
 	}
 	if d.Body {
-		args, _ := json.Marshal(map[string]any{"encoding": d.Coding, "level": d.Level})
-		ret, err := proxywasm.CallForeignFunction(compressFunc, args)
+		ret, err := proxywasm.CallForeignFunction(compressFunc, c.policy.args[d.Coding])
 		if err != nil {
 			// NOT_FOUND: a host without the call. Send the response as it
 			// is, and say so once per VM, not once per response.
@@ -160,15 +159,4 @@ func logErr(what string, err error) {
 	if err != nil {
 		proxywasm.LogWarnf("%s: %v", what, err)
 	}
-}
-
-// withoutPseudo returns h without its pseudo-fields (":status", ...).
-func withoutPseudo(h [][2]string) [][2]string {
-	out := h[:0:0]
-	for _, f := range h {
-		if len(f[0]) == 0 || f[0][0] != ':' {
-			out = append(out, f)
-		}
-	}
-	return out
 }

@@ -62,6 +62,10 @@ type Policy struct {
 	levels    map[string]int
 	types     []typePattern
 	minLength int64
+	// args are wedge_compress_response's arguments for each coding
+	// ({"encoding": ..., "level": ...}), encoded once here rather than for
+	// every response.
+	args map[string][]byte
 }
 
 // typePattern is one entry of Types: typ "*" matches any type; sub "*"
@@ -110,6 +114,10 @@ func ParseConfig(data []byte) (*Policy, error) {
 			return nil, fmt.Errorf("levels.%s: %d is outside %d-%d", e, l, r[0], r[1])
 		}
 		p.levels[e] = l
+	}
+	p.args = map[string][]byte{}
+	for _, e := range p.encodings {
+		p.args[e], _ = json.Marshal(map[string]any{"encoding": e, "level": p.levels[e]})
 	}
 	types := c.Types
 	if types == nil {
@@ -183,7 +191,8 @@ type Exchange struct {
 	// Method is the request method.
 	Method string
 	// Request and Response are the fields (names in any case; a name may
-	// repeat), without pseudo-fields.
+	// repeat). Pseudo-fields (":status", ...) may be left in: no rule
+	// looks at them.
 	Request, Response [][2]string
 	// Status is the response status.
 	Status int

@@ -169,6 +169,9 @@ type HeaderEdits struct {
 	Add    map[string]string `json:"add"`
 	Set    map[string]string `json:"set"`
 	Remove []string          `json:"remove"`
+	// add and set are Add and Set sorted by name (a stable order), made
+	// once by Compile rather than for every request.
+	add, set [][2]string
 }
 
 // strList is a list of strings written as one string or a list.
@@ -258,7 +261,8 @@ type Route struct {
 	respond   *Respond
 	strip     string
 	rewrite   *Rewrite
-	rewriteRE *regexp.Regexp
+	rewriteRE pathMatcher // rewrite.regexp and its groups (object form)
+	respHdr   [][2]string // respond.headers sorted by name
 	ReqEdits  *HeaderEdits
 	RespEdits *HeaderEdits
 }
@@ -286,10 +290,11 @@ type queryCond struct {
 
 // Router is a compiled configuration, safe for concurrent use.
 type Router struct {
-	Routes   []*Route
-	def      *Route
-	internal []*Route
-	public   []*Route
+	Routes      []*Route
+	def         *Route
+	internal    []*Route
+	public      []*Route
+	needsFields bool // NeedsFields, decided by Compile
 }
 
 // Constant returns the pool every request goes to when the routes make
@@ -313,17 +318,7 @@ func (r *Router) Constant() (pool string, ok bool) {
 // (headers:), or X-Accel-Redirect targets are routed (internal routes,
 // which keep the request): otherwise the pseudo-fields (:method,
 // :authority, :path, :scheme) are all the router reads.
-func (r *Router) NeedsFields() bool {
-	if len(r.internal) > 0 {
-		return true
-	}
-	for _, rt := range r.Routes {
-		if len(rt.headers) > 0 {
-			return true
-		}
-	}
-	return false
-}
+func (r *Router) NeedsFields() bool { return r.needsFields }
 
 // Compile parses and checks the JSON configuration. An error names the
 // route and field: "routes[3]: path.regexp: error parsing regexp: ...".
@@ -351,6 +346,7 @@ func Compile(data []byte) (*Router, error) {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 		r.Routes = append(r.Routes, rt)
+		r.needsFields = r.needsFields || rt.Internal || len(rt.headers) > 0
 		switch {
 		case rt.Internal:
 			r.internal = append(r.internal, rt)
@@ -433,6 +429,7 @@ func compileRoute(i int, rc *RouteConfig) (*Route, error) {
 		if err := checkFields(rc.Respond.Headers); err != nil {
 			return nil, fmt.Errorf("respond.headers: %w", err)
 		}
+		rt.respHdr = sortedFields(rc.Respond.Headers)
 	}
 	if n != 1 {
 		return nil, fmt.Errorf("want exactly one action of upstream, static, redirect and respond, got %d", n)
@@ -519,9 +516,8 @@ func compileRoute(i int, rc *RouteConfig) (*Route, error) {
 			if err != nil {
 				return nil, fmt.Errorf("rewrite.regexp: %w", err)
 			}
-			rt.rewriteRE = re
-			pm := pathMatcher{kind: 'r', re: re, nsub: re.NumSubexp(), groups: groupNames(re)}
-			if err := checkTemplate(rw.To, &pm); err != nil {
+			rt.rewriteRE = pathMatcher{kind: 'r', re: re, nsub: re.NumSubexp(), groups: groupNames(re)}
+			if err := checkTemplate(rw.To, &rt.rewriteRE); err != nil {
 				return nil, fmt.Errorf("rewrite.to: %w", err)
 			}
 		}
@@ -557,6 +553,7 @@ func compileRoute(i int, rc *RouteConfig) (*Route, error) {
 				return nil, fmt.Errorf("%s.remove: %q is not a field name", e.name, n)
 			}
 		}
+		e.h.add, e.h.set = sortedFields(e.h.Add), sortedFields(e.h.Set)
 	}
 	if rc.RequestHeaders != nil && (rt.Action == ActRedirect || rt.Action == ActRespond) {
 		return nil, errors.New("request_headers: a redirect or respond route sends no request on")

@@ -148,10 +148,10 @@ func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		if d.NewPath != "" {
 			_ = proxywasm.ReplaceHttpRequestHeader(":path", d.NewPath)
 		}
-		editRequest(d.Route.ReqEdits)
+		editFields(d.Route.ReqEdits, proxywasm.RemoveHttpRequestHeader, proxywasm.ReplaceHttpRequestHeader, proxywasm.AddHttpRequestHeader)
 	case ActStatic:
 		setStatic(d)
-		editRequest(d.Route.ReqEdits)
+		editFields(d.Route.ReqEdits, proxywasm.RemoveHttpRequestHeader, proxywasm.ReplaceHttpRequestHeader, proxywasm.AddHttpRequestHeader)
 	default:
 		if err := proxywasm.SendHttpResponse(uint32(d.Status), d.Headers, d.Body, -1); err != nil {
 			proxywasm.LogErrorf("sending local response: %v", err)
@@ -172,7 +172,7 @@ func setStatic(d Decision) {
 
 func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	if c.route != nil && c.route.Action == ActUpstream {
-		editResponse(c.route.RespEdits)
+		editFields(c.route.RespEdits, proxywasm.RemoveHttpResponseHeader, proxywasm.ReplaceHttpResponseHeader, proxywasm.AddHttpResponseHeader)
 	}
 	if c.r.HasInternal() {
 		if xa, err := proxywasm.GetHttpResponseHeader("x-accel-redirect"); err == nil && xa != "" {
@@ -186,32 +186,19 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	return types.ActionContinue
 }
 
-func editRequest(e *HeaderEdits) {
+// editFields applies e to the request's or the response's fields through
+// that map's remove, replace and add calls: remove, then set, then add.
+func editFields(e *HeaderEdits, remove func(string) error, replace, add func(string, string) error) {
 	if e == nil {
 		return
 	}
 	for _, n := range e.Remove {
-		_ = proxywasm.RemoveHttpRequestHeader(n)
+		_ = remove(n)
 	}
-	for _, f := range sortedFields(e.Set) {
-		_ = proxywasm.ReplaceHttpRequestHeader(f[0], f[1])
+	for _, f := range e.set {
+		_ = replace(f[0], f[1])
 	}
-	for _, f := range sortedFields(e.Add) {
-		_ = proxywasm.AddHttpRequestHeader(f[0], f[1])
-	}
-}
-
-func editResponse(e *HeaderEdits) {
-	if e == nil {
-		return
-	}
-	for _, n := range e.Remove {
-		_ = proxywasm.RemoveHttpResponseHeader(n)
-	}
-	for _, f := range sortedFields(e.Set) {
-		_ = proxywasm.ReplaceHttpResponseHeader(f[0], f[1])
-	}
-	for _, f := range sortedFields(e.Add) {
-		_ = proxywasm.AddHttpResponseHeader(f[0], f[1])
+	for _, f := range e.add {
+		_ = add(f[0], f[1])
 	}
 }

@@ -239,7 +239,7 @@ func (m *match) apply(rt *Route) Decision {
 	case ActRespond:
 		body, _ := expand(nil, rt.respond.Body, m.resolveRaw)
 		d.Status, d.Body = rt.respond.Status, body
-		d.Headers = sortedFields(rt.respond.Headers)
+		d.Headers = append(make([][2]string, 0, len(rt.respHdr)+1), rt.respHdr...) // applyEdits edits in place
 		if len(body) > 0 && !hasField(d.Headers, "content-type") {
 			d.Headers = append(d.Headers, [2]string{"content-type", "text/plain; charset=utf-8"})
 		}
@@ -264,9 +264,9 @@ func (m *match) apply(rt *Route) Decision {
 			out, query = before, q
 		}
 	case rt.rewrite != nil:
-		if loc := rt.rewriteRE.FindStringSubmatchIndex(p); loc != nil {
+		if loc := rt.rewriteRE.re.FindStringSubmatchIndex(p); loc != nil {
 			sub := &match{req: m.req, host: m.host, path: p, query: m.query,
-				caps: submatches(p, loc), pm: &pathMatcher{groups: groupNames(rt.rewriteRE)}}
+				caps: submatches(p, loc), pm: &rt.rewriteRE}
 			b := []byte(escapePath(p[:loc[0]]))
 			b, _ = expand(b, rt.rewrite.To, sub.resolveEscaped)
 			out, changed = string(b)+escapePath(p[loc[1]:]), true
@@ -374,10 +374,10 @@ func applyEdits(hs [][2]string, e *HeaderEdits) [][2]string {
 	for _, name := range e.Remove {
 		hs = delField(hs, name)
 	}
-	for _, f := range sortedFields(e.Set) {
+	for _, f := range e.set {
 		hs = append(delField(hs, f[0]), [2]string{strings.ToLower(f[0]), f[1]})
 	}
-	for _, f := range sortedFields(e.Add) {
+	for _, f := range e.add {
 		hs = append(hs, [2]string{strings.ToLower(f[0]), f[1]})
 	}
 	return hs

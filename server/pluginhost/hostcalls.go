@@ -534,8 +534,7 @@ func hSendLocalResponse(ctx context.Context, _ api.Module, stack []uint64) {
 		lr.Body = append([]byte(nil), body...)
 	}
 	s := sp.s
-	s.local = lr
-	s.localN++
+	s.answer(lr)
 	if sp.paused {
 		s.signal()
 	}

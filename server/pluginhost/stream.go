@@ -134,6 +134,13 @@ func (s *Stream) recycle() {
 	streamPool.Put(s)
 }
 
+// answer records lr as the stream's local response; the phase running
+// ends with it (step compares localN).
+func (s *Stream) answer(lr *LocalResponse) {
+	s.local = lr
+	s.localN++
+}
+
 // Info returns the StreamInfo the stream was made with.
 func (s *Stream) Info() *StreamInfo { return &s.info }
 
@@ -297,8 +304,7 @@ func (s *Stream) step(ctx context.Context, i int, cb abi.Callback) (stop bool, o
 		lr, skip := s.info.RequestHook.BeforeRequestHeaders(p.name)
 		switch {
 		case lr != nil:
-			s.local = lr
-			s.localN++
+			s.answer(lr)
 			s.localFrom = i
 			return true, Outcome{Local: lr}
 		case skip:
@@ -526,8 +532,7 @@ func (s *Stream) wakePaused(plugin string, lr *LocalResponse) bool {
 			return false
 		}
 		if lr != nil {
-			s.local = lr
-			s.localN++
+			s.answer(lr)
 		} else {
 			sp.resumed = true
 		}

@@ -84,7 +84,6 @@ type cacheState struct {
 	serve      bool
 	sec        message.Section
 	file       *os.File
-	size       int64
 	storeKey   string            // wedge_cache_store: store the response under this key
 	fast       *cachestore.Fast  // ... and let Wedge serve it while fresh
 	passStatus string            // a passed request's Cache-Status member (hit-for-pass)
@@ -98,7 +97,6 @@ type cacheState struct {
 // reached (stale-if-error, RFC 5861 §4).
 type cacheFallback struct {
 	id     uint64
-	status int
 	header message.Header
 }
 
@@ -191,25 +189,12 @@ func entryJSON(e *cachestore.Entry) cacheEntryJSON {
 func pairsHeader(pairs [][2]string) (message.Header, error) {
 	h := make(message.Header, 0, len(pairs))
 	for _, p := range pairs {
-		if !validFieldName(p[0]) || !validFieldValue(p[1]) {
+		if !isToken(p[0]) || !validFieldValue(p[1]) {
 			return nil, fmt.Errorf("invalid header field %q", p[0])
 		}
 		h = append(h, message.Field{Name: p[0], Value: p[1]})
 	}
 	return h, nil
-}
-
-func validFieldName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func validFieldValue(s string) bool {
@@ -320,7 +305,7 @@ func (cs *cacheState) setServe(e *cachestore.Entry) error {
 	if cs.file != nil {
 		cs.file.Close()
 	}
-	cs.serve, cs.sec, cs.file, cs.size = true, sec, f, e.Size
+	cs.serve, cs.sec, cs.file = true, sec, f
 	return nil
 }
 
@@ -427,12 +412,8 @@ func (st *exchangeState) fastHit(plugin string) (answer *pluginhost.LocalRespons
 		return nil, false
 	}
 	for _, f := range req.Header {
-		switch len(f.Name) {
-		case 5, 6, 8, 13, 17, 19:
-			switch strings.ToLower(f.Name) {
-			case "range", "pragma", "if-match", "if-range", "cache-control", "authorization", "if-none-match", "if-modified-since", "if-unmodified-since":
-				return nil, false
-			}
+		if decisive(f.Name) {
+			return nil, false
 		}
 	}
 	key := effectiveURI(req)
@@ -467,6 +448,23 @@ func (st *exchangeState) fastHit(plugin string) (answer *pluginhost.LocalRespons
 		extra = message.Header{{Name: "Cache-Status", Value: appendCacheStatus(e.Header.Values("Cache-Status"), f.HitStatus+"; ttl="+ttl)}}
 	}
 	return &pluginhost.LocalResponse{Status: e.Status, Header: servedHeader(e, extra, now)}, false
+}
+
+// decisiveFields are the request fields that may change the cache
+// plugin's decision about a stored response (RFC 9111 §5.2.1, §3.5,
+// §4.3.2, RFC 9110 §14.2): a request carrying one is left to the plugin.
+var decisiveFields = [...]string{"range", "pragma", "if-match", "if-range", "cache-control", "authorization", "if-none-match", "if-modified-since", "if-unmodified-since"}
+
+// decisive reports whether name is one of decisiveFields, without
+// allocating (it runs for every field of every request at the cache's
+// place in the chain).
+func decisive(name string) bool {
+	for _, d := range decisiveFields {
+		if len(name) == len(d) && strings.EqualFold(name, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // effectiveURI is a request's primary cache key as the cache plugin makes
@@ -819,7 +817,7 @@ func cacheFallbackFn(call *pluginhost.ForeignCall, args []byte) ([]byte, error) 
 	if !ok {
 		return okJSON(false), nil
 	}
-	st.cache.fallback = &cacheFallback{id: e.ID, status: e.Status, header: hdr}
+	st.cache.fallback = &cacheFallback{id: e.ID, header: hdr}
 	return okJSON(true), nil
 }
 
@@ -1044,25 +1042,4 @@ func CachePurgeHandler(c *Cache) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"purged\":%d}\n", n)
 	})
-}
-
-// enter counts a background task as an exchange of h, so Close waits for
-// it before closing the pools; it reports false on a closed Handler.
-func (h *Handler) enter() bool {
-	for {
-		n := h.active.Load()
-		if n&closedBit != 0 {
-			return false
-		}
-		if h.active.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
-// leave ends what enter began.
-func (h *Handler) leave() {
-	if h.active.Add(-1) == closedBit {
-		close(h.drained)
-	}
 }

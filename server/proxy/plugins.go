@@ -261,17 +261,9 @@ func (st *exchangeState) responsePhases(resp *message.Response) bool {
 // with wedge_static_mount, and wedge.static_path, the path inside it). It
 // reports whether it answered.
 func (st *exchangeState) serveStaticIfChosen() bool {
-	if st.plugins == nil {
-		return false
-	}
-	name := st.plugins.StaticMount()
-	if name == "" {
-		return false
-	}
-	me, ok := st.h.mounts.get(name)
-	if !ok {
-		st.fail(500, fmt.Sprintf("plugin chose static mount %q, which no plugin opened (wedge_static_mount)", name))
-		return true
+	me, answered := st.chosenMount()
+	if me == nil {
+		return answered
 	}
 	st.serveStatic(me, &st.ex.Req, st.plugins.StaticPath())
 	return true

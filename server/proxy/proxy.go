@@ -228,25 +228,37 @@ func (h *Handler) Serve(ex *Exchange) {
 // exchange and checking for Close is one atomic step, so Close never frees
 // the upstream pools under an exchange that has started.
 func (h *Handler) TryServe(ex *Exchange) bool {
+	if !h.enter() {
+		return false
+	}
+	defer h.leave()
+	st := statePool.Get().(*exchangeState)
+	st.h, st.ex = h, ex
+	st.serve()
+	h.release(st)
+	return true
+}
+
+// enter counts an exchange (or a background task, such as a cache
+// refresh) of h, so Close waits for it before closing the pools; it
+// reports false on a closed Handler.
+func (h *Handler) enter() bool {
 	for {
 		n := h.active.Load()
 		if n&closedBit != 0 {
 			return false
 		}
 		if h.active.CompareAndSwap(n, n+1) {
-			break
+			return true
 		}
 	}
-	defer func() {
-		if h.active.Add(-1) == closedBit {
-			close(h.drained) // the last exchange of a closed handler
-		}
-	}()
-	st := statePool.Get().(*exchangeState)
-	st.h, st.ex = h, ex
-	st.serve()
-	h.release(st)
-	return true
+}
+
+// leave ends what enter began.
+func (h *Handler) leave() {
+	if h.active.Add(-1) == closedBit {
+		close(h.drained) // the last exchange of a closed handler
+	}
 }
 
 // release logs and counts a finished exchange and pools its state.

@@ -178,22 +178,12 @@ func compileEdits(e *HeaderEdits) [][3]string {
 func sortedKeys(m map[string]string) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
-		if isFieldToken(k) && !strings.ContainsAny(m[k], "\r\n\x00") {
+		if isToken(k) && !strings.ContainsAny(m[k], "\r\n\x00") {
 			ks = append(ks, k)
 		}
 	}
 	sort.Strings(ks)
 	return ks
-}
-
-func isFieldToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 func applyEdits(h *message.Header, edits [][3]string) {
@@ -207,6 +197,25 @@ func applyEdits(h *message.Header, edits [][3]string) {
 			h.Add(e[1], e[2])
 		}
 	}
+}
+
+// chosenMount returns the open mount a plugin chose with wedge.static, or
+// nil when none did. A name no plugin opened (wedge_static_mount) is
+// answered 500: nil and answered true.
+func (st *exchangeState) chosenMount() (me *mountEntry, answered bool) {
+	if st.plugins == nil {
+		return nil, false
+	}
+	name := st.plugins.StaticMount()
+	if name == "" {
+		return nil, false
+	}
+	me, ok := st.h.mounts.get(name)
+	if !ok {
+		st.fail(500, fmt.Sprintf("plugin chose static mount %q, which no plugin opened (wedge_static_mount)", name))
+		return nil, true
+	}
+	return me, false
 }
 
 // serveStatic answers from the mount me: the file at p inside it, or at
@@ -231,17 +240,9 @@ var accelFields = [...]string{"Content-Disposition", "Set-Cookie", "Cache-Contro
 // in place of that response, keeping the upstream fields that describe
 // the download. It reports whether it answered.
 func (st *exchangeState) serveAccelIfChosen(up *message.Response) bool {
-	if st.plugins == nil {
-		return false
-	}
-	name := st.plugins.StaticMount()
-	if name == "" {
-		return false
-	}
-	me, ok := st.h.mounts.get(name)
-	if !ok {
-		st.fail(500, fmt.Sprintf("plugin chose static mount %q, which no plugin opened (wedge_static_mount)", name))
-		return true
+	me, answered := st.chosenMount()
+	if me == nil {
+		return answered
 	}
 	req := st.ex.Req
 	p := st.plugins.StaticPath()

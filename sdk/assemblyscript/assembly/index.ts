@@ -300,8 +300,9 @@ export function setProperty(path: string, value: string): Status {
 export function setUpstream(pool: string): Status { return setProperty("wedge.upstream", pool); }
 /** The pool set with setUpstream, or null. */
 export function upstream(): string | null { return getPropertyString("wedge.upstream"); }
-/** Serves the request from the static mount with this prefix (wedge.static). */
-export function setStaticMount(prefix: string): Status { return setProperty("wedge.static", prefix); }
+/** Serves the request from the static mount named name (wedge.static): one a plugin opened with
+ * wedge_static_mount, as the built-in router does for its static routes. */
+export function setStaticMount(name: string): Status { return setProperty("wedge.static", name); }
 /** The request-target, query included (request.path). */
 export function requestPath(): string | null { return getPropertyString("request.path"); }
 /** The path without the query (request.url_path). */

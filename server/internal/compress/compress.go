@@ -112,17 +112,12 @@ func (c Coding) CheckLevel(level int) error {
 	return nil
 }
 
-// encoder is what the three libraries' writers have in common.
-type encoder interface {
-	io.WriteCloser
-}
-
 // Writer compresses what is written to it into a destination with one
 // coding at one level. Get one with NewWriter and Close it exactly once:
 // Close ends the compressed stream and returns the encoder to its pool.
 type Writer struct {
 	pool *sync.Pool
-	enc  encoder
+	enc  io.WriteCloser // a *gzip.Writer, *brotli.Writer or *zstd.Encoder
 }
 
 // pools holds one pool per coding and level: pools[c][level].
@@ -148,7 +143,7 @@ func NewWriter(dst io.Writer, c Coding, level int, size int64) (*Writer, error) 
 	p := &pools[c][slot]
 	w := &Writer{pool: p}
 	if e := p.Get(); e != nil {
-		w.enc = e.(encoder)
+		w.enc = e.(io.WriteCloser)
 		switch e := e.(type) {
 		case *gzip.Writer:
 			e.Reset(dst)
